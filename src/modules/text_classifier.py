@@ -1,0 +1,147 @@
+"""`TextClassifier`: one LightningModule for BERT-family and GPT-2-family sequence classifiers."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+    MulticlassROC,
+)
+
+from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
+from src.modules.optimizers import build_optimizer
+from src.modules.schedulers import build_scheduler
+from src.modules.figures import save_classification_figures
+
+
+def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
+    """Accuracy, macro precision/recall/F1, per-class F1 and ROC-AUC (synced across DDP ranks)."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            "f1_per_class": MulticlassF1Score(num_classes, average=None),
+            "auroc": MulticlassAUROC(num_classes),
+        },
+        prefix=prefix,
+    )
+
+
+class TextClassifier(L.LightningModule):
+    """Wraps `AutoModelForSequenceClassification`; optimizer and schedule come from the config registries."""
+
+    def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
+                 hf_config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg: DictConfig = OmegaConf.create(model_cfg)
+        self.label_names = list(label_names)
+        num_labels = len(self.label_names)
+        if hf_config is None:
+            self.model = build_model(self.cfg, num_labels, load_tokenizer(self.cfg))
+        else:
+            self.model = model_from_config_dict(hf_config)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.train_acc = MulticlassAccuracy(num_labels, average="micro")
+        self.val_metrics = classification_metrics(num_labels, "val/")
+        self.test_metrics = classification_metrics(num_labels, "test/")
+        self.test_confusion = MulticlassConfusionMatrix(num_labels)
+        self.test_roc = MulticlassROC(num_labels, thresholds=200)
+        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "TextClassifier":
+        """Load a checkpoint without touching the Hub: the architecture comes from the saved config."""
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
+        module = cls(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
+        return module
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["hf_config"] = self.model.config.to_dict()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return self.model(**inputs).logits
+
+    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.loss_fn(logits, labels)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch)
+        loss = self._loss(logits, batch["labels"])
+        self.train_acc(logits, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch)
+        self.log("val/loss", self._loss(logits, batch["labels"]), sync_dist=True)
+        self.val_metrics.update(logits.softmax(-1), batch["labels"])
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self._flatten(self.val_metrics.compute()), prog_bar=False)
+        self.val_metrics.reset()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        logits = self(batch)
+        probs = logits.softmax(-1)
+        self.log("test/loss", self._loss(logits, batch["labels"]), sync_dist=True)
+        self.test_metrics.update(probs, batch["labels"])
+        self.test_confusion.update(probs, batch["labels"])
+        self.test_roc.update(probs, batch["labels"])
+        self._test_outputs.append((probs.detach().cpu(), batch["labels"].detach().cpu()))
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self._flatten(self.test_metrics.compute()))
+        figures = save_classification_figures(
+            self.test_confusion, self.test_roc, self.label_names, Path(self.trainer.default_root_dir) / "figures"
+        )
+        self.test_metrics.reset()
+        self.test_confusion.reset()
+        self.test_roc.reset()
+        self.test_predictions = self._gather_test_outputs()
+        self.test_figures = figures
+
+    def _gather_test_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All ranks' test probabilities and labels, for predictions files and model fusion."""
+        probs = torch.cat([p for p, _ in self._test_outputs])
+        labels = torch.cat([y for _, y in self._test_outputs])
+        self._test_outputs.clear()
+        if self.trainer.world_size > 1:
+            probs = self.all_gather(probs).flatten(0, 1).cpu()
+            labels = self.all_gather(labels).flatten(0, 1).cpu()
+        return probs, labels
+
+    def _flatten(self, metrics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Split per-class tensors into one scalar per class name (e.g. test/f1_per_class/positive)."""
+        flat = {}
+        for name, value in metrics.items():
+            if value.ndim == 0:
+                flat[name] = value
+            else:
+                flat.update({f"{name}/{label}": v for label, v in zip(self.label_names, value, strict=True)})
+        return flat
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg, sched_cfg = self.cfg.optimizer, self.cfg.scheduler
+        optimizer = build_optimizer(self.model, opt_cfg.name, opt_cfg.lr, opt_cfg.weight_decay,
+                                    OmegaConf.to_container(opt_cfg.args))
+        scheduler = build_scheduler(optimizer, sched_cfg.name, int(self.trainer.estimated_stepping_batches),
+                                    sched_cfg.warmup_steps, sched_cfg.warmup_ratio,
+                                    OmegaConf.to_container(sched_cfg.args))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,148 @@
+"""Train, validate and test one configured run.
+
+    python -m src.train experiment=imdb_minilm trainer.max_epochs=1 model.optimizer.lr=3e-5
+
+Each run writes runs/<experiment>/<timestamp>/: config.yaml, checkpoints/, csv/metrics.csv,
+figures/, predictions_test.csv, metrics.json (and wandb/ when W&B is on).
+"""
+
+import json
+import logging
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+from lightning.fabric.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from src.callbacks.epoch_seed import EpochSeed
+from src.callbacks.registry import build_callbacks
+from src.config import compose, to_yaml
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.errors import ConfigError, LabError
+from src.loggers import build_loggers, log_figures
+from src.modules.model_builder import load_tokenizer
+from src.modules.text_classifier import TextClassifier
+
+log = logging.getLogger("src.train")
+RUNS_ROOT = Path("runs")
+CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
+
+
+def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
+    """The most recently written last/interrupted checkpoint among `run_dirs`."""
+    found = [d / "checkpoints" / n for d in run_dirs for n in CHECKPOINT_NAMES if (d / "checkpoints" / n).is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
+    """Where this run writes, and which checkpoint it resumes from (ckpt_path: null | last | <path>)."""
+    if cfg.ckpt_path == "last":
+        candidates = [Path(cfg.run_dir)] if cfg.run_dir else sorted((RUNS_ROOT / cfg.experiment).glob("*"))
+        ckpt = newest_checkpoint(candidates)
+        if ckpt is None:
+            raise ConfigError(f"ckpt_path=last but no last/interrupted checkpoint exists under "
+                              f"{cfg.run_dir or RUNS_ROOT / cfg.experiment}. Start a fresh run without ckpt_path.")
+        return ckpt.parent.parent, str(ckpt)
+    if cfg.ckpt_path is not None:
+        ckpt = Path(cfg.ckpt_path)
+        if not ckpt.is_file():
+            raise ConfigError(f"ckpt_path={ckpt} does not exist.")
+        return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
+    if cfg.run_dir:
+        return Path(cfg.run_dir), None
+    return RUNS_ROOT / cfg.experiment / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f"), None
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list[Any]) -> L.Trainer:
+    trainer_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if v is not None}
+    callbacks = build_callbacks(OmegaConf.to_container(cfg.callbacks), run_dir) + [EpochSeed(cfg.seed)]
+    return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, then test the best checkpoint; return (and save) the final metrics."""
+    run_dir, ckpt_path = resolve_run_dir_and_ckpt(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    started = time.perf_counter()
+
+    tokenizer = load_tokenizer(cfg.model)
+    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+    model = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    loggers = build_loggers(cfg, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
+    trainer = build_trainer(cfg, run_dir, loggers)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    best = _best_checkpoint(trainer)
+    trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+    log_figures(loggers, model.test_figures)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),
+               "best_checkpoint": best, "duration_s": time.perf_counter() - started,
+               "epochs": trainer.current_epoch, "global_step": trainer.global_step, "test": metrics}
+    _write_outputs(run_dir, summary, model.test_predictions, list(cfg.data.label_names))
+    return summary
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    """The best checkpoint by the monitored metric when one was saved, else the current weights."""
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        return callback.best_model_path
+    return None
+
+
+@rank_zero_only
+def save_config(cfg: DictConfig, run_dir: Path) -> None:
+    (run_dir / "config.yaml").write_text(to_yaml(cfg))
+
+
+@rank_zero_only
+def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: tuple[Any, Any],
+                   label_names: list[str]) -> None:
+    """metrics.json and predictions_test.csv (probabilities per class, label, prediction)."""
+    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    probs, labels = (t.numpy() for t in predictions)
+    header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
+    table = np.column_stack([labels, probs.argmax(1), probs])
+    fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
+    np.savetxt(run_dir / "predictions_test.csv", table, delimiter=",", header=header, comments="", fmt=fmt)
+
+
+def print_metrics(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Test metrics — {summary.get('experiment', '')}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in sorted(summary["test"].items()):
+        table.add_row(key, f"{value:.4f}")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = compose(sys.argv[1:] if argv is None else argv)
+        summary = train(cfg)
+    except LabError as err:
+        log.error("%s", err)
+        return 2
+    if rank_zero_only.rank == 0:
+        print_metrics(summary)
+        print(f"Run directory: {summary['run_dir']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
