@@ -61,7 +61,10 @@ def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list[Any]) -> L.Trainer:
     trainer_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if v is not None}
-    callbacks = build_callbacks(OmegaConf.to_container(cfg.callbacks), run_dir) + [EpochSeed(cfg.seed)]
+    specs = OmegaConf.to_container(cfg.callbacks)
+    if not cfg.trainer.enable_progress_bar:
+        specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
+    callbacks = build_callbacks(specs, run_dir) + [EpochSeed(cfg.seed)]
     return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks, **trainer_kwargs)
 
 

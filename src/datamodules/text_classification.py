@@ -23,14 +23,14 @@ def stratified_subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     if size is None or size >= len(dataset):
         return dataset
     keep, _ = train_test_split(range(len(dataset)), train_size=size, stratify=dataset["label"], random_state=seed)
-    return dataset.select(sorted(keep))
+    return dataset.select(keep)
 
 
 def stratified_split(dataset: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split into (rest, held-out) with the class ratio kept in both parts."""
     rest, held_out = train_test_split(range(len(dataset)), test_size=test_size, stratify=dataset["label"],
                                       random_state=seed)
-    return dataset.select(sorted(rest)), dataset.select(sorted(held_out))
+    return dataset.select(rest), dataset.select(held_out)
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -117,7 +117,7 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.cfg.group_by_length:
-            lengths = self.splits["train"]["length"].tolist()
+            lengths = [int(n) for n in self.splits["train"].with_format(None)["length"]]
             sampler = LengthGroupedSampler(self.cfg.batch_size, lengths=lengths)
             return self._loader("train", self.cfg.batch_size, sampler=sampler)
         return self._loader("train", self.cfg.batch_size, shuffle=True)

@@ -83,7 +83,8 @@ def build_model(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokenizerB
     """A sequence classifier with `num_labels` outputs, pretrained or randomly initialised."""
     config = build_hf_config(model_cfg, num_labels, tokenizer)
     if model_cfg.pretrained:
-        return AutoModelForSequenceClassification.from_pretrained(model_cfg.name_or_path, config=config)
+        model = AutoModelForSequenceClassification.from_pretrained(model_cfg.name_or_path, config=config)
+        return model.train()  # from_pretrained returns eval mode; Lightning keeps module modes as found
     return AutoModelForSequenceClassification.from_config(config)
 
 

@@ -1,0 +1,38 @@
+"""Shared fixtures: compose the real configs with tiny models, small data slices and a temp run dir."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the Hub is unreachable here: fail fast, never retry
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from omegaconf import DictConfig  # noqa: E402
+
+from src.config import compose  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tokenization cache for the whole session (tests that check caching use their own)."""
+    return tmp_path_factory.mktemp("data-cache")
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_cache: Path) -> Callable[..., DictConfig]:
+    """Compose `experiment=imdb_tiny` (or another) with overrides, writing into a temp run dir."""
+
+    def make(*overrides: str, experiment: str = "imdb_tiny") -> DictConfig:
+        return compose([
+            f"experiment={experiment}",
+            f"run_dir={tmp_path / 'run'}",
+            f"data.cache_dir={data_cache}",
+            "trainer.enable_progress_bar=false",
+            "logger=csv",
+            *overrides,
+        ])
+
+    return make
