@@ -115,10 +115,15 @@ def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: tuple[An
     """metrics.json and predictions_test.csv (probabilities per class, label, prediction)."""
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     probs, labels = (t.numpy() for t in predictions)
+    save_predictions(run_dir / "predictions_test.csv", probs, labels, label_names)
+
+
+def save_predictions(path: Path, probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> None:
+    """A predictions CSV: label, pred, prob_<class>... (read back by src.experiments for statistics/fusion)."""
     header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
     table = np.column_stack([labels, probs.argmax(1), probs])
     fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
-    np.savetxt(run_dir / "predictions_test.csv", table, delimiter=",", header=header, comments="", fmt=fmt)
+    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt=fmt)
 
 
 def print_metrics(summary: dict[str, Any]) -> None:
