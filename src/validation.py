@@ -41,6 +41,9 @@ def _validate_data(data: DictConfig) -> None:
         require(data[key] > 0, f"data.{key}", "must be positive")
     for key in ("limit_train", "limit_val", "limit_test"):
         require(data[key] is None or data[key] > 0, f"data.{key}", "must be null or positive")
+    from src.datamodules.text_classification import validate_pipeline_config
+
+    validate_pipeline_config(data)
 
 
 def _validate_model(model: DictConfig) -> None:

@@ -80,8 +80,9 @@ def _label_ids(raw_labels: list[Any], label_names: list[str], split: str) -> lis
         elif isinstance(value, int) and 0 <= value < len(label_names):
             ids.append(value)
         else:
-            raise DataError(f"Row {row} of the {split} split has label {value!r}, outside 0..{len(label_names) - 1} "
-                            f"(data.label_names has {len(label_names)} classes: {label_names}).")
+            raise DataError(f"Row {row} of the {split} split has label {value!r}, outside "
+                            f"0..{len(label_names) - 1} (data.label_names has {len(label_names)} classes: "
+                            f"{label_names}).")
     return ids
 
 

@@ -1,7 +1,7 @@
-"""`TextClassificationDataModule`: raw text -> cleaned, tokenized, dynamically padded batches."""
+"""`TextClassificationDataModule`: raw text -> cleaned, balanced, augmented, tokenized, padded batches."""
 
-import hashlib
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +9,24 @@ import lightning as L
 from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from src.datamodules.sources import load_split, split_file, standardize
+from src.datamodules.augmentation import (
+    AUGMENTATIONS,
+    Augmenter,
+    EpochTaggedSampler,
+    OnlineAugmentedDataset,
+    augment_offline,
+    build_augmenter,
+)
+from src.datamodules.balancing import BALANCERS, Balanced, class_counts
+from src.datamodules.cleaning import CleaningStats, clean_dataset
+from src.datamodules.hashing import stable_hash
+from src.datamodules.sources import describe_source, load_split, split_file, standardize
+from src.errors import DataError
+from src.validation import require, require_choice
 
 SPLITS = ("train", "validation", "test")
 
@@ -22,7 +35,8 @@ def stratified_subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     """A class-stratified, seeded subset of `size` rows (the whole split when size is None or too big)."""
     if size is None or size >= len(dataset):
         return dataset
-    keep, _ = train_test_split(range(len(dataset)), train_size=size, stratify=dataset["label"], random_state=seed)
+    keep, _ = train_test_split(range(len(dataset)), train_size=size, stratify=dataset["label"],
+                               random_state=seed)
     return dataset.select(keep)
 
 
@@ -33,8 +47,27 @@ def stratified_split(dataset: Dataset, test_size: float, seed: int) -> tuple[Dat
     return dataset.select(rest), dataset.select(held_out)
 
 
+def validate_pipeline_config(data: DictConfig) -> None:
+    """Checks of data.augmentation / data.balancing that types cannot express (called by src.validation)."""
+    aug = data.augmentation
+    require_choice("data.augmentation.mode", aug.mode, ["none", "online", "offline"])
+    for name, p in aug.ops.items():
+        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
+        require(0.0 <= p <= 1.0, f"data.augmentation.ops.{name}", "a probability in [0, 1]")
+    require(aug.mode == "none" or any(p > 0 for p in aug.ops.values()), "data.augmentation.ops",
+            f"augmentation.mode={aug.mode} needs at least one operation with p > 0")
+    require(aug.copies >= 1, "data.augmentation.copies", "must be at least 1")
+    require(aug.vocab_size >= 2, "data.augmentation.vocab_size", "must be at least 2")
+    require(aug.swap_window >= 1, "data.augmentation.swap_window", "must be at least 1")
+    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")
+    require(not (data.balancing.strategy == "weighted_sampler" and data.group_by_length),
+            "data.group_by_length", "length grouping and balancing.strategy=weighted_sampler both choose "
+            "the train order; set data.group_by_length=false")
+
+
 class TextClassificationDataModule(L.LightningDataModule):
-    """Loads the configured source, carves a stratified validation split, tokenizes (cached) and batches."""
+    """Loads the configured source, carves a stratified validation split, cleans, balances and augments
+    the train split, tokenizes (cached on disk) and batches with dynamic padding."""
 
     def __init__(self, data_cfg: DictConfig | dict[str, Any], tokenizer: PreTrainedTokenizerBase,
                  seed: int = 42) -> None:
@@ -42,19 +75,74 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.cfg = OmegaConf.create(data_cfg) if isinstance(data_cfg, dict) else data_cfg
         self.tokenizer = tokenizer
         self.seed = seed
-        self.raw: dict[str, Dataset] = {}
-        self.splits: dict[str, Dataset] = {}
+        self.raw: dict[str, Dataset] = {}  # standardized source rows
+        self.cleaned: dict[str, Dataset] = {}  # after cleaning (empty texts dropped)
+        self.texts: dict[str, Dataset] = {}  # tokenizer input: cleaned; train balanced + offline-augmented
+        self.splits: dict[str, Dataset] = {}  # tokenized
+        self.cleaning_stats: dict[str, CleaningStats] = {}
+        self.class_counts: dict[str, list[int]] = {}  # train: before/after balancing, final
+        self.balanced: Balanced | None = None
+        self.augmenter: Augmenter | None = None
         self.collator = DataCollatorWithPadding(tokenizer)
 
     @property
     def num_classes(self) -> int:
         return len(self.cfg.label_names)
 
+    @property
+    def label_mapping(self) -> dict[str, dict[str, Any]]:
+        names = list(self.cfg.label_names)
+        return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
+
+    def save_label_mapping(self, directory: Path) -> Path:
+        """Write labels.json (id <-> label name) so predictions can be read back without the config."""
+        path = Path(directory) / "labels.json"
+        path.write_text(json.dumps(self.label_mapping, indent=2))
+        return path
+
+    @property
+    def class_weights(self) -> list[float] | None:
+        """Per-class loss weights under balancing.strategy=class_weighted_loss (loads the data), else None."""
+        if self.cfg.balancing.strategy != "class_weighted_loss":
+            return None
+        if self.balanced is None:
+            self.prepare_texts()
+        return self.balanced.class_weights
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        if not self.texts:
+            self.prepare_texts()
+        self.splits = {name: self._tokenize(name, ds) for name, ds in self.texts.items()}
+
+    def prepare_texts(self) -> dict[str, Dataset]:
+        """Load, clean every split, then balance and (offline) augment the train split; no tokenization."""
         self.raw = self.load_raw_splits()
-        self.splits = {name: self._tokenize(name, ds) for name, ds in self.raw.items()}
+        for name, dataset in self.raw.items():
+            self.cleaned[name], self.cleaning_stats[name] = clean_dataset(dataset, self.cfg.cleaning)
+            if len(self.cleaned[name]) == 0:
+                raise DataError(f"Every text of the {name} split ({describe_source(self.cfg, name)}) is "
+                                "empty after cleaning. Switch off data.cleaning.stop_words / special_chars "
+                                "or check the data.")
+        train = self.cleaned["train"]
+        self.augmenter = self._build_augmenter(train)
+        self.balanced = BALANCERS.get_builder(self.cfg.balancing.strategy)(train, self.num_classes, self.seed,
+                                                                            self.augmenter)
+        final = self.balanced.dataset
+        if self.cfg.augmentation.mode == "offline":
+            final = augment_offline(final, self.augmenter, self.cfg.augmentation.copies)
+        self.class_counts = {"before_balancing": class_counts(train, self.num_classes),
+                             "after_balancing": class_counts(self.balanced.dataset, self.num_classes),
+                             "final": class_counts(final, self.num_classes)}
+        self.texts = {**self.cleaned, "train": final}
+        return self.texts
+
+    def _build_augmenter(self, train: Dataset) -> Augmenter | None:
+        """Only built when something uses it: augmentation on, or synthetic minority samples."""
+        if self.cfg.augmentation.mode == "none" and self.cfg.balancing.strategy != "synthetic":
+            return None
+        return build_augmenter(self.cfg.augmentation, train["text"], self.tokenizer, self.seed)
 
     def load_raw_splits(self) -> dict[str, Dataset]:
         """train / validation / test as standardized `text` + `label` datasets, limited and stratified."""
@@ -72,16 +160,21 @@ class TextClassificationDataModule(L.LightningDataModule):
         }
 
     def cache_key(self, split: str, dataset: Dataset) -> str:
-        """Hash of everything that changes a tokenized split: source, rows, tokenizer, max length."""
-        source_split = {"train": self.cfg.train_split, "validation": self.cfg.val_split or self.cfg.train_split,
-                        "test": self.cfg.test_split}[split]
+        """Hash of everything that changes a tokenized split: source, rows, cleaning, tokenizer, max length.
+
+        `rows` is the datasets fingerprint, which every step here derives from its inputs and settings
+        (subset indices, cleaning, balancing, offline augmentation), so it is stable across runs."""
+        cfg = self.cfg
+        source_split = {"train": cfg.train_split, "validation": cfg.val_split or cfg.train_split,
+                        "test": cfg.test_split}[split]
         parts = {
             "source": self._source_identity(source_split),
             "rows": dataset._fingerprint,
+            "cleaning": OmegaConf.to_container(self.cfg.cleaning),
             "tokenizer": [self.tokenizer.name_or_path, type(self.tokenizer).__name__, len(self.tokenizer)],
             "max_length": self.cfg.max_length,
         }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return stable_hash(parts)
 
     def _source_identity(self, split: str) -> list[Any]:
         if self.cfg.source == "hub":
@@ -108,22 +201,41 @@ class TextClassificationDataModule(L.LightningDataModule):
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
-    def _loader(self, split: str, batch_size: int, sampler: Sampler | None = None,
+    def _loader(self, dataset: Any, batch_size: int, sampler: Sampler | None = None,
                 shuffle: bool = False) -> DataLoader:
-        dataset = self.splits[split].remove_columns("length")
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
                           collate_fn=self.collator, num_workers=self.cfg.num_workers,
                           persistent_workers=self.cfg.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled, length-grouped or class-weighted order; online augmentation re-noises rows every epoch.
+
+        Custom samplers draw from the global torch RNG, which EpochSeed re-seeds identically on every rank,
+        so under DDP Lightning's DistributedSamplerWrapper shards one shared order into disjoint parts."""
+        sampler = self.train_sampler()
+        if self.cfg.augmentation.mode != "online":
+            return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
+                                sampler=sampler, shuffle=sampler is None)
+        tokenize = partial(self.tokenizer, truncation=True, max_length=self.cfg.max_length)
+        dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, tokenize)
+        sampler = EpochTaggedSampler(sampler or RandomSampler(dataset), self._current_epoch)
+        return self._loader(dataset, self.cfg.batch_size, sampler=sampler)
+
+    def train_sampler(self) -> Sampler[int] | None:
+        """WeightedRandomSampler (weighted_sampler balancing), LengthGroupedSampler or None (shuffle)."""
+        if self.balanced.sample_weights is not None:
+            weights = self.balanced.sample_weights
+            return WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         if self.cfg.group_by_length:
             lengths = [int(n) for n in self.splits["train"].with_format(None)["length"]]
-            sampler = LengthGroupedSampler(self.cfg.batch_size, lengths=lengths)
-            return self._loader("train", self.cfg.batch_size, sampler=sampler)
-        return self._loader("train", self.cfg.batch_size, shuffle=True)
+            return LengthGroupedSampler(self.cfg.batch_size, lengths=lengths)
+        return None
+
+    def _current_epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", self.cfg.eval_batch_size)
+        return self._loader(self.splits["validation"].remove_columns("length"), self.cfg.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.cfg.eval_batch_size)
+        return self._loader(self.splits["test"].remove_columns("length"), self.cfg.eval_batch_size)
