@@ -22,6 +22,7 @@ from transformers import (
 )
 
 from src.errors import ConfigError, HubUnreachableError
+from src.modules.regularization import dropout_overrides
 
 OFFLINE_HINT = (
     "Run the offline default instead: `make train` (EXP=imdb_minilm), or point "
@@ -68,15 +69,19 @@ def build_hf_config(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokeni
     overrides = {"num_labels": num_labels, "pad_token_id": tokenizer.pad_token_id}
     if model_cfg.pretrained:
         ensure_available(model_cfg.name_or_path)
-        return AutoConfig.from_pretrained(model_cfg.name_or_path, **overrides)
-    architecture = dict(model_cfg.architecture)
-    model_type = architecture.pop("model_type", None)
-    if model_type is None:
-        raise ConfigError("model.architecture.model_type is required when model.pretrained=false (e.g. bert, gpt2).")
-    try:
-        return AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **overrides, **architecture)
-    except ValueError as err:
-        raise ConfigError(f"Bad model.architecture.model_type '{model_type}': {err}") from None
+        config = AutoConfig.from_pretrained(model_cfg.name_or_path, **overrides)
+    else:
+        architecture = dict(model_cfg.architecture)
+        model_type = architecture.pop("model_type", None)
+        if model_type is None:
+            raise ConfigError("model.architecture.model_type is required when model.pretrained=false "
+                              "(e.g. bert, gpt2).")
+        try:
+            config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), **overrides, **architecture)
+        except ValueError as err:
+            raise ConfigError(f"Bad model.architecture.model_type '{model_type}': {err}") from None
+    config.update(dropout_overrides(config.model_type, model_cfg.dropout))
+    return config
 
 
 def build_model(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:

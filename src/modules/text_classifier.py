@@ -5,6 +5,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics import MetricCollection
@@ -18,10 +19,12 @@ from torchmetrics.classification import (
     MulticlassROC,
 )
 
+from src.modules.figures import save_classification_figures
+from src.modules.finetuning import adalora_step, apply_finetuning, parameter_counts, set_adalora_total_steps
 from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
 from src.modules.optimizers import build_optimizer
+from src.modules.regularization import penalised_parameters, penalty
 from src.modules.schedulers import build_scheduler
-from src.modules.figures import save_classification_figures
 
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -43,7 +46,7 @@ class TextClassifier(L.LightningModule):
     """Wraps `AutoModelForSequenceClassification`; optimizer and schedule come from the config registries."""
 
     def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
-                 hf_config: dict[str, Any] | None = None) -> None:
+                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.cfg: DictConfig = OmegaConf.create(model_cfg)
@@ -53,7 +56,11 @@ class TextClassifier(L.LightningModule):
             self.model = build_model(self.cfg, num_labels, load_tokenizer(self.cfg))
         else:
             self.model = model_from_config_dict(hf_config)
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.model = apply_finetuning(self.model, self.cfg.finetune,
+                                      self.cfg.tokenizer or self.cfg.name_or_path)
+        self.parameter_counts = parameter_counts(self.model)
+        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=self.cfg.label_smoothing)
         self.train_acc = MulticlassAccuracy(num_labels, average="micro")
         self.val_metrics = classification_metrics(num_labels, "val/")
         self.test_metrics = classification_metrics(num_labels, "test/")
@@ -83,10 +90,26 @@ class TextClassifier(L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch)
         loss = self._loss(logits, batch["labels"])
+        if self.cfg.penalty.weight > 0:
+            params = penalised_parameters(self.model, list(self.cfg.penalty.params))
+            term = penalty(params, self.cfg.penalty.kind)
+            self.log(f"train/{self.cfg.penalty.kind}_penalty", term)
+            loss = loss + self.cfg.penalty.weight * term
         self.train_acc(logits, batch["labels"])
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return loss
+
+    def on_train_start(self) -> None:
+        """Log and print trainable / total parameter counts (after callbacks froze what they freeze)."""
+        self.parameter_counts = parameter_counts(self.model)
+        for logger in self.loggers:
+            logger.log_metrics({f"params/{k}": v for k, v in self.parameter_counts.items()}, step=0)
+        rank_zero_info("Parameters: {trainable:,} trainable of {total:,} ({trainable_pct:.2f}%)".format(
+            **self.parameter_counts))
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        adalora_step(self.model, self.global_step)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch)
@@ -140,7 +163,9 @@ class TextClassifier(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         opt_cfg, sched_cfg = self.cfg.optimizer, self.cfg.scheduler
         optimizer = build_optimizer(self.model, opt_cfg.name, opt_cfg.lr, opt_cfg.weight_decay,
-                                    OmegaConf.to_container(opt_cfg.args))
+                                    OmegaConf.to_container(opt_cfg.args), opt_cfg.head_lr,
+                                    opt_cfg.layer_decay)
+        set_adalora_total_steps(self.model, int(self.trainer.estimated_stepping_batches))
         scheduler = build_scheduler(optimizer, sched_cfg.name, int(self.trainer.estimated_stepping_batches),
                                     sched_cfg.warmup_steps, sched_cfg.warmup_ratio,
                                     OmegaConf.to_container(sched_cfg.args))

@@ -1,0 +1,172 @@
+"""Transfer-learning modes (`model.finetune.mode`) and the layer structure they act on.
+
+full: every weight trains. frozen: the encoder is frozen, only the head trains (feature-based).
+partial: embeddings + the bottom `frozen_layers` layers are frozen. lora / adalora / prompt: a `peft`
+adapter (the head stays fully trainable). Gradual unfreezing is a callback
+(src/callbacks/gradual_unfreezing.py) that uses `layer_stack` below.
+
+    python -m src.modules.finetuning ckpt=runs/<exp>/<run>/checkpoints/last.ckpt out=exported/<name>
+
+merges a LoRA/AdaLoRA adapter into the weights and saves a plain `save_pretrained` directory.
+"""
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from peft import AdaLoraConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from src.errors import ConfigError, LabError
+
+log = logging.getLogger(__name__)
+
+FINETUNE_MODES = ("full", "frozen", "partial", "lora", "adalora", "prompt")
+PEFT_MODES = ("lora", "adalora", "prompt")
+
+
+def task_model(model: nn.Module) -> PreTrainedModel:
+    """The transformers model under an optional peft wrapper."""
+    return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def layer_stack(model: nn.Module) -> tuple[list[nn.Module], nn.ModuleList, nn.Module]:
+    """(embedding modules, transformer layers bottom-up, backbone) of a BERT- or GPT-2-family model."""
+    backbone = task_model(model).base_model
+    embeddings = [m for name, m in backbone.named_children()
+                  if "embed" in name or isinstance(m, nn.Embedding)]
+    stacks = [m for m in backbone.modules() if isinstance(m, nn.ModuleList)]
+    if not embeddings or not stacks:
+        raise ConfigError(f"Cannot find embeddings and layers in {type(backbone).__name__}: layer-wise "
+                          "options (partial, gradual unfreezing, layer_decay) support BERT- and GPT-2-family "
+                          "models.")
+    return embeddings, max(stacks, key=len), backbone
+
+
+def parameter_depths(model: nn.Module) -> tuple[dict[str, int], int]:
+    """Depth of every parameter by name: embeddings 0, layer i -> i + 1, rest of the backbone L + 1,
+    head (everything outside the backbone) L + 2. Returns (depths, L + 1)."""
+    embeddings, layers, backbone = layer_stack(model)
+    top = len(layers) + 1
+    depth_of = {id(p): top for p in backbone.parameters()}
+    depth_of.update({id(p): 0 for module in embeddings for p in module.parameters()})
+    for index, layer in enumerate(layers):
+        depth_of.update({id(p): index + 1 for p in layer.parameters()})
+    return {name: depth_of.get(id(p), top + 1) for name, p in model.named_parameters()}, top
+
+
+def set_trainable(modules: list[nn.Module], trainable: bool) -> None:
+    for module in modules:
+        module.requires_grad_(trainable)
+
+
+def apply_finetuning(model: PreTrainedModel, cfg: Any, tokenizer_name: str | None = None) -> nn.Module:
+    """Freeze or wrap `model` for the configured mode; returns the model to train (maybe a PeftModel)."""
+    mode = cfg.mode
+    if mode not in FINETUNE_MODES:
+        raise ConfigError(f"Bad value '{mode}' for 'model.finetune.mode'. "
+                          f"Allowed: {', '.join(FINETUNE_MODES)}.")
+    if mode == "frozen":
+        set_trainable([layer_stack(model)[2]], False)
+    elif mode == "partial":
+        embeddings, layers, _ = layer_stack(model)
+        if not 0 <= cfg.frozen_layers <= len(layers):
+            raise ConfigError(f"model.finetune.frozen_layers={cfg.frozen_layers} but the model has "
+                              f"{len(layers)} layers; use 0..{len(layers)}.")
+        set_trainable(embeddings + list(layers[: cfg.frozen_layers]), False)
+    elif mode in PEFT_MODES:
+        return get_peft_model(model, peft_config(model, cfg, tokenizer_name))
+    return model
+
+
+def peft_config(model: PreTrainedModel, cfg: Any, tokenizer_name: str | None) -> Any:
+    """The peft config of a mode; LoRA targets default to peft's per-architecture table
+    (BERT: query/value, GPT-2: c_attn)."""
+    lora = cfg.lora
+    targets = list(lora.target_modules) if lora.target_modules else None
+    if cfg.mode == "lora":
+        return LoraConfig(task_type=TaskType.SEQ_CLS, r=lora.r, lora_alpha=lora.alpha,
+                          lora_dropout=lora.dropout, target_modules=targets)
+    if cfg.mode == "adalora":
+        ada = cfg.adalora
+        # total_step is a placeholder here; `set_adalora_total_steps` writes the trainer's real count.
+        return AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=lora.r, target_r=ada.target_r,
+                             tinit=ada.tinit, tfinal=ada.tfinal, deltaT=ada.delta_t, lora_alpha=lora.alpha,
+                             lora_dropout=lora.dropout, target_modules=targets,
+                             total_step=ada.tinit + ada.tfinal + 1)
+    if model.config.model_type == "gpt2":
+        raise ConfigError("model.finetune.mode=prompt supports BERT-family models: GPT-2 pools the last "
+                          "non-pad token, which peft's prepended virtual tokens hide. Use lora or adalora.")
+    prompt = cfg.prompt
+    init = {"prompt_tuning_init": "TEXT", "prompt_tuning_init_text": prompt.init_text,
+            "tokenizer_name_or_path": tokenizer_name} if prompt.init_text else {}
+    return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=prompt.num_virtual_tokens,
+                              **init)
+
+
+def set_adalora_total_steps(model: nn.Module, total_steps: int) -> None:
+    """Give AdaLoRA's rank allocator the run's real number of optimizer steps (known only to the trainer)."""
+    if not is_adalora(model):
+        return
+    config = model.peft_config[model.active_adapter]
+    if config.tinit >= total_steps - config.tfinal:
+        raise ConfigError(f"AdaLoRA needs tinit + tfinal < total optimizer steps ({total_steps}); lower "
+                          "model.finetune.adalora.tinit / tfinal or train longer.")
+    config.total_step = total_steps
+    model.base_model.rankallocator.set_total_step(total_steps)
+
+
+def adalora_step(model: nn.Module, global_step: int) -> None:
+    """AdaLoRA's budget update, due after each optimizer step while gradients still exist."""
+    if is_adalora(model):
+        model.base_model.update_and_allocate(global_step)
+
+
+def is_adalora(model: nn.Module) -> bool:
+    return isinstance(model, PeftModel) and model.peft_type == "ADALORA"
+
+
+def parameter_counts(model: nn.Module) -> dict[str, float]:
+    """Trainable and total parameter counts (logged and printed for every run)."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(total, 1)}
+
+
+def merge_and_save(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> Path:
+    """Save a model for inference: LoRA/AdaLoRA adapters merged into plain weights; prompt tuning
+    (nothing to merge) as a peft adapter directory; other modes as they are."""
+    if isinstance(model, PeftModel) and model.peft_type != "PROMPT_TUNING":
+        model = model.merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ckpt=<.ckpt> out=<dir>: merge the checkpoint's adapter and save it with its tokenizer."""
+    from src.modules.model_builder import load_tokenizer
+    from src.modules.text_classifier import TextClassifier
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    options = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv) if "=" in arg)
+    try:
+        if not {"ckpt", "out"} <= options.keys():
+            raise ConfigError("usage: python -m src.modules.finetuning ckpt=<path to .ckpt> out=<directory>")
+        ckpt = Path(options["ckpt"])
+        if not ckpt.is_file():
+            raise ConfigError(f"Checkpoint not found: {ckpt}.")
+        module = TextClassifier.from_checkpoint(ckpt)
+        out = merge_and_save(module.model, load_tokenizer(module.cfg), Path(options["out"]))
+    except LabError as err:
+        log.error("%s", err)
+        return 2
+    print(f"Saved {out} (load it with model.name_or_path={out} or AutoModelForSequenceClassification)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Regularisation that is not the optimizer's weight decay: dropout overrides and an explicit L1/L2 penalty.
+
+Weight decay (coupled for sgd/adam, decoupled for adamw) lives in the optimizer YAMLs, label smoothing in
+the loss (`model.label_smoothing`) and gradient clipping in the trainer (`trainer.gradient_clip_val`).
+"""
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from src.errors import ConfigError
+from src.modules.optimizers import is_no_decay
+
+# model.dropout.<key> -> the transformers config attributes it sets, per model family.
+DROPOUT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "bert": {"hidden": ("hidden_dropout_prob",), "attention": ("attention_probs_dropout_prob",),
+             "classifier": ("classifier_dropout",)},
+    "roberta": {"hidden": ("hidden_dropout_prob",), "attention": ("attention_probs_dropout_prob",),
+                "classifier": ("classifier_dropout",)},
+    "distilbert": {"hidden": ("dropout",), "attention": ("attention_dropout",),
+                   "classifier": ("seq_classif_dropout",)},
+    "gpt2": {"hidden": ("resid_pdrop", "embd_pdrop"), "attention": ("attn_pdrop",)},
+}
+
+
+def dropout_overrides(model_type: str, dropout_cfg: Any) -> dict[str, float]:
+    """transformers config attributes for the configured dropout probabilities (None = keep)."""
+    wanted = {key: value for key, value in dict(dropout_cfg).items() if value is not None}
+    if not wanted:
+        return {}
+    family = DROPOUT_KEYS.get(model_type)
+    if family is None:
+        raise ConfigError(f"model.dropout overrides are not mapped for model_type '{model_type}'. "
+                          f"Mapped: {', '.join(DROPOUT_KEYS)} (add it to DROPOUT_KEYS).")
+    overrides = {}
+    for key, value in wanted.items():
+        if key not in family:
+            raise ConfigError(f"model.dropout.{key} has no counterpart in {model_type} models "
+                              f"(they have {', '.join(family)}).")
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"model.dropout.{key}={value} must be in [0, 1).")
+        overrides.update({attribute: value for attribute in family[key]})
+    return overrides
+
+
+def penalised_parameters(model: nn.Module, patterns: list[str]) -> list[torch.Tensor]:
+    """Trainable parameters whose name contains one of `patterns` (default: every decayed weight)."""
+    chosen = [p for name, p in model.named_parameters() if p.requires_grad
+              and (any(s in name for s in patterns) if patterns else not is_no_decay(name))]
+    if not chosen:
+        raise ConfigError(f"model.penalty.params={patterns} matches no trainable parameter.")
+    return chosen
+
+
+def penalty(params: list[torch.Tensor], kind: str) -> torch.Tensor:
+    """sum |w| (l1) or sum w^2 (l2) over `params`."""
+    if kind == "l1":
+        return torch.stack([p.abs().sum() for p in params]).sum()
+    if kind == "l2":
+        return torch.stack([p.pow(2).sum() for p in params]).sum()
+    raise ConfigError(f"Bad value '{kind}' for 'model.penalty.kind'. Allowed: l1, l2.")
