@@ -1,0 +1,69 @@
+"""Run an experiment design, then write its report (runs.csv, summary.md, plots) under results/<design>/.
+
+    python -m src.design optimizers [workers=2] [arm=sgd seed=1] [report_only=true]
+
+Finished runs are skipped, so rerunning an interrupted design completes only the missing runs.
+`arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.sweep_config).
+"""
+
+import logging
+import sys
+
+from src.errors import ConfigError, LabError
+from src.experiments.design import load_design
+from src.experiments.report import write_report
+from src.experiments.runner import run_design
+
+log = logging.getLogger("src.design")
+OPTIONS = ("design", "workers", "arm", "seed", "report_only")
+
+
+def parse_args(argv: list[str]) -> dict[str, str]:
+    """`<design>` or `design=<name>`, then key=value options."""
+    options = {}
+    for item in argv:
+        key, sep, value = item.partition("=")
+        if not sep:
+            key, value = "design", item
+        if key not in OPTIONS:
+            raise ConfigError(
+                f"Unknown option '{key}'. Options: {', '.join(OPTIONS)} (e.g. `optimizers workers=2`)."
+            )
+        options[key] = value
+    if "design" not in options:
+        raise ConfigError("Name a design: `make design DESIGN=<name>` (see configs/design/).")
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        options = parse_args(sys.argv[1:] if argv is None else argv)
+        design = load_design(options["design"])
+        runs = [
+            r
+            for r in design.runs()
+            if options.get("arm", r.arm.name) == r.arm.name and int(options.get("seed", r.seed)) == r.seed
+        ]
+        if not runs:
+            raise ConfigError(f"No run of design '{design.name}' matches arm/seed {options}.")
+        failed = (
+            []
+            if options.get("report_only") == "true"
+            else run_design(design, int(options.get("workers", 1)), runs)
+        )
+        paths = write_report(design.results_dir)
+    except LabError as err:
+        log.error("%s", err)
+        return 2
+    print(f"Summary: {paths['summary']}\nRuns table: {paths['runs']}")
+    if failed:
+        log.error(
+            "%d run(s) failed: %s", len(failed), ", ".join(f"{r.arm.name}/seed{r.seed}" for r in failed)
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

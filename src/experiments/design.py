@@ -1,0 +1,219 @@
+"""Experiment designs: a YAML under configs/design/ expanded into one run per (arm, seed).
+
+A design has a base experiment (overrides shared by every transformer arm), a control arm, seeds, and
+arms from an explicit list, a full grid and/or a random search (sampled with Optuna) over any keys.
+An arm is a list of overrides (a training run), `{baseline: tfidf_nb}` (a classical control) or
+`{fusion: <method>, members: [arms]}` (model fusion of other arms' runs, evaluated like one model).
+"""
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any  # noqa: UP035 - OmegaConf needs typing generics
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from src.config import CONFIG_DIR, available, compose
+from src.errors import ConfigError
+from src.validation import require, require_choice
+
+DESIGN_DIR = CONFIG_DIR / "design"
+RESULTS_ROOT = Path("results")
+ARM_KINDS = ("train", "baseline", "fusion")
+
+
+@dataclass
+class DesignSchema:
+    """What a design YAML may contain (unknown keys fail fast)."""
+
+    description: str = ""
+    base: list[str] = field(default_factory=list)  # overrides shared by every training arm
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    control: str = "control"  # the arm every other arm is compared with
+    metric: str = "test/f1_macro"  # primary metric: plots, tests, Holm correction
+    arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
+    random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm: how its runs are produced."""
+
+    name: str
+    kind: str  # train | baseline | fusion
+    overrides: tuple[str, ...] = ()
+    baseline: str | None = None
+    fusion: str | None = None
+    members: tuple[str, ...] = ()
+    args: tuple[tuple[str, Any], ...] = ()  # baseline parameters (scikit-learn Pipeline names)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a design: an arm at one seed, written to results/<design>/runs/<arm>/seed<k>."""
+
+    design: str
+    arm: Arm
+    seed: int
+    run_dir: Path
+
+    @property
+    def done(self) -> bool:
+        return (self.run_dir / "metrics.json").is_file()
+
+    def train_overrides(self, base: list[str]) -> list[str]:
+        """The full override list of a training run: base, arm, seed, run dir and W&B grouping."""
+        return [
+            *base,
+            *self.arm.overrides,
+            f"seed={self.seed}",
+            f"run_dir={self.run_dir}",
+            f"logger.wandb.group={self.design}",
+            f"logger.wandb.job_type={self.arm.name}",
+        ]
+
+
+@dataclass
+class Design:
+    """A loaded design: its arms in run order (trained, then baselines, then fusions) and seeds."""
+
+    name: str
+    spec: DesignSchema
+    arms: dict[str, Arm]
+    results_dir: Path
+
+    @property
+    def control(self) -> str:
+        return self.spec.control
+
+    @property
+    def metric(self) -> str:
+        return self.spec.metric
+
+    def runs(self) -> list[RunSpec]:
+        """Every (arm, seed) run; fusion arms come after the arms they fuse."""
+        order = sorted(self.arms.values(), key=lambda a: ARM_KINDS.index(a.kind))
+        return [
+            RunSpec(self.name, arm, seed, self.results_dir / "runs" / arm.name / f"seed{seed}")
+            for arm in order
+            for seed in self.spec.seeds
+        ]
+
+    def compose_run(self, run: RunSpec, extra: Sequence[str] = ()) -> DictConfig:
+        """The training config of a run (baselines and fusions use the base config for their data)."""
+        overrides = (
+            run.train_overrides(list(self.spec.base))
+            if run.arm.kind == "train"
+            else [*self.spec.base, f"seed={run.seed}", f"run_dir={run.run_dir}"]
+        )
+        return compose([*overrides, *extra])
+
+    def check_configs(self) -> None:
+        """Compose one run of every arm, so a bad override fails before any run starts."""
+        for run in self.runs()[:: len(self.spec.seeds)]:
+            try:
+                self.compose_run(run)
+            except ConfigError as err:
+                raise ConfigError(f"Design '{self.name}', arm '{run.arm.name}': {err}") from None
+
+
+def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT) -> Design:
+    """Load configs/design/<name>.yaml (or a path), check it and expand grid / random arms."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = DESIGN_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Unknown design '{name_or_path}'. Available: {', '.join(available('design'))}.")
+    try:
+        spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DesignSchema), OmegaConf.load(path)))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"Bad design {path}: '{err.full_key}': {err.msg}") from None
+    arms = {name: parse_arm(name, value) for name, value in spec.arms.items()}
+    arms.update(grid_arms(spec.grid))
+    if spec.random:
+        arms.update(random_arms(spec.random))
+    _check(spec, arms)
+    return Design(path.stem, spec, arms, results_root / path.stem)
+
+
+def parse_arm(name: str, value: Any) -> Arm:
+    """An arm from its YAML: a list of overrides, or a mapping with `baseline` or `fusion`."""
+    if value is None or isinstance(value, list):
+        return Arm(name, "train", tuple(str(v) for v in value or ()))
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"Bad arm '{name}': give a list of overrides, {{baseline: ...}} or {{fusion: ...}}."
+        )
+    args = tuple(sorted(dict(value.get("args") or {}).items()))
+    if "baseline" in value:
+        return Arm(name, "baseline", baseline=value["baseline"], args=args)
+    if "fusion" in value:
+        return Arm(name, "fusion", fusion=value["fusion"], members=tuple(value.get("members") or ()))
+    raise ConfigError(f"Arm '{name}' needs `baseline:` or `fusion:` (or a plain list of overrides).")
+
+
+def grid_arms(grid: dict[str, list[Any]]) -> dict[str, Arm]:
+    """One training arm per combination of the grid's values, named after its values."""
+    keys = list(grid)
+    if not keys:
+        return {}
+    arms = {}
+    for values in itertools.product(*(grid[k] for k in keys)):
+        overrides = tuple(f"{k}={v}" for k, v in zip(keys, values, strict=True))
+        name = "_".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in zip(keys, values, strict=True))
+        arms[name] = Arm(name, "train", overrides)
+    return arms
+
+
+def _distribution(key: str, spec: Any) -> optuna.distributions.BaseDistribution:
+    """An Optuna distribution from `[choices]` or `{low, high, log}` (ints give an integer range)."""
+    if isinstance(spec, list):
+        return optuna.distributions.CategoricalDistribution(spec)
+    if isinstance(spec, dict) and {"low", "high"} <= set(spec):
+        if isinstance(spec["low"], int) and isinstance(spec["high"], int):
+            return optuna.distributions.IntDistribution(spec["low"], spec["high"], log=spec.get("log", False))
+        return optuna.distributions.FloatDistribution(
+            float(spec["low"]), float(spec["high"]), log=spec.get("log", False)
+        )
+    raise ConfigError(f"Bad random.params.{key}: give a list of choices or {{low, high, log}}.")
+
+
+def random_arms(random: dict[str, Any]) -> dict[str, Arm]:
+    """`n_trials` arms sampled with Optuna's seeded RandomSampler (the same arms on every load)."""
+    params = dict(random.get("params") or {})
+    require(bool(params), "random.params", "name at least one key to sample")
+    distributions = {key: _distribution(key, spec) for key, spec in params.items()}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=random.get("seed", 0)))
+    arms = {}
+    for index in range(int(random.get("n_trials", 4))):
+        trial = study.ask(distributions)
+        name = f"trial{index:02d}"
+        arms[name] = Arm(name, "train", tuple(f"{k}={v}" for k, v in trial.params.items()))
+    return arms
+
+
+def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
+    """Control exists, seeds are unique, fusion members exist, and baselines/fusions are registered."""
+    from src.experiments.baselines import BASELINES
+    from src.experiments.fusion import FUSIONS
+
+    require(bool(arms), "arms", "a design needs at least one arm")
+    require_choice("control", spec.control, list(arms))
+    require(len(set(spec.seeds)) == len(spec.seeds) > 0, "seeds", "give one or more distinct seeds")
+    for arm in arms.values():
+        if arm.kind == "baseline":
+            BASELINES.check(arm.baseline, key=f"arms.{arm.name}.baseline")
+        if arm.kind == "fusion":
+            FUSIONS.check(arm.fusion, key=f"arms.{arm.name}.fusion")
+            require(len(arm.members) >= 2, f"arms.{arm.name}.members", "fuse at least two arms")
+            for member in arm.members:
+                require(
+                    member in arms and arms[member].kind == "train",
+                    f"arms.{arm.name}.members",
+                    f"'{member}' is not a training arm of this design",
+                )
