@@ -6,9 +6,11 @@ PIP := $(VENV)/bin/pip
 EXP ?= imdb_minilm
 ARGS ?=
 CKPT ?=
+DESIGN ?=
+WORKERS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval test test-all lint format clean
+.PHONY: help install train eval design sweep-config test test-all lint format clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +30,14 @@ train: ## Train EXP (default: the offline imdb_minilm) with dotlist ARGS="key=va
 eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and writes JSON
 	@test -n "$(CKPT)" || { echo "usage: make eval CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
 	$(PY) -m src.eval ckpt=$(CKPT) $(ARGS)
+
+design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N processes), then its report
+	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [WORKERS=2]  (configs/design/)"; exit 2; }
+	$(PY) -m src.design $(DESIGN) workers=$(WORKERS) $(ARGS)
+
+sweep-config: ## Write the W&B sweep YAML equivalent to DESIGN (results/<design>/sweep.yaml)
+	@test -n "$(DESIGN)" || { echo "usage: make sweep-config DESIGN=<name>"; exit 2; }
+	$(PY) -m src.sweep_config $(DESIGN)
 
 test: ## Fast test suite (excludes tests marked slow)
 	$(PY) -m pytest -m "not slow" -q
