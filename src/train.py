@@ -26,8 +26,8 @@ from src.config import compose, to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, LabError
 from src.loggers import build_loggers, log_figures
+from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
-from src.modules.text_classifier import TextClassifier
 
 log = logging.getLogger("src.train")
 RUNS_ROOT = Path("runs")
@@ -78,7 +78,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     tokenizer = load_tokenizer(cfg.model)
     datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
-    model = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+    if rank_zero_only.rank == 0:
+        datamodule.save_label_mapping(run_dir)
+    model = build_classifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names),
+                             class_weights=datamodule.class_weights)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(cfg, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
     trainer = build_trainer(cfg, run_dir, loggers)

@@ -1,11 +1,16 @@
 """Checks on a composed config that types alone cannot express: registry names, ranges, hardware."""
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ConfigError
+
+
+# Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
+PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
 
 
 def require_choice(key: str, value: object, allowed: Iterable[object]) -> None:
@@ -25,10 +30,26 @@ def validate_run_config(cfg: DictConfig) -> None:
     _validate_data(cfg.data)
     _validate_model(cfg.model)
     _validate_trainer(cfg.trainer)
+    _validate_compression(cfg.model)
     from src.callbacks.registry import CALLBACKS
 
     for name in cfg.callbacks:
         CALLBACKS.check(name, key=f"callbacks.{name}")
+
+
+def _validate_compression(model: DictConfig) -> None:
+    """Checkpoints that distillation / init_checkpoint need exist; distillation weights are in range."""
+    kd = model.distillation
+    if OmegaConf.is_missing(kd, "teacher_ckpt"):
+        raise ConfigError("model.distillation.teacher_ckpt is required: pass the fine-tuned teacher, e.g. "
+                          "model.distillation.teacher_ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt.")
+    for key, path in (("model.distillation.teacher_ckpt", kd.teacher_ckpt),
+                      ("model.init_checkpoint", model.init_checkpoint)):
+        require(path is None or Path(path).is_file(), key, f"checkpoint {path} does not exist")
+    require(kd.temperature > 0, "model.distillation.temperature", "must be positive")
+    require(0.0 <= kd.alpha <= 1.0, "model.distillation.alpha", "must be in [0, 1]")
+    require(kd.hidden_weight >= 0, "model.distillation.hidden_weight", "must be >= 0")
+    require(all(i >= 0 for i in kd.student_layers), "model.distillation.student_layers", "must be layer indices")
 
 
 def _validate_data(data: DictConfig) -> None:
@@ -56,10 +77,27 @@ def _validate_model(model: DictConfig) -> None:
     require(0.0 <= model.scheduler.warmup_ratio < 1.0, "model.scheduler.warmup_ratio", "must be in [0, 1)")
     require(model.pretrained or bool(model.architecture), "model.architecture",
             "a random-init model (pretrained=false) needs architecture.model_type and sizes")
+    _validate_training_method(model)
+
+
+def _validate_training_method(model: DictConfig) -> None:
+    """Fine-tuning mode, regularisation and layer-wise learning-rate options (issue: training methods)."""
+    from src.modules.finetuning import FINETUNE_MODES
+
+    require_choice("model.finetune.mode", model.finetune.mode, FINETUNE_MODES)
+    require_choice("model.penalty.kind", model.penalty.kind, ["l1", "l2"])
+    require(model.penalty.weight >= 0, "model.penalty.weight", "must be >= 0")
+    require(0.0 <= model.label_smoothing < 1.0, "model.label_smoothing", "must be in [0, 1)")
+    require(0.0 < model.optimizer.layer_decay <= 1.0, "model.optimizer.layer_decay", "must be in (0, 1]")
+    require(model.optimizer.head_lr is None or model.optimizer.head_lr > 0, "model.optimizer.head_lr",
+            "must be null or positive")
+    require(model.finetune.frozen_layers >= 0, "model.finetune.frozen_layers", "must be >= 0")
 
 
 def _validate_trainer(trainer: DictConfig) -> None:
     require_choice("trainer.accelerator", trainer.accelerator, ["cpu", "gpu", "cuda", "mps", "auto"])
+    require_choice("trainer.precision", trainer.precision, PRECISIONS)
+    require(trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1")
     wants_gpu = trainer.accelerator in ("gpu", "cuda")
     if wants_gpu and not torch.cuda.is_available():
         raise ConfigError(

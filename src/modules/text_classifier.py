@@ -19,6 +19,7 @@ from torchmetrics.classification import (
     MulticlassROC,
 )
 
+from src.compression.structure import normalize_record, remove_units
 from src.modules.figures import save_classification_figures
 from src.modules.finetuning import adalora_step, apply_finetuning, parameter_counts, set_adalora_total_steps
 from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
@@ -75,6 +76,8 @@ class TextClassifier(L.LightningModule):
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
         module = cls(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
+        # heads / FFN neurons masked by structured pruning are removed for real: a smaller, faster model
+        remove_units(module.model, normalize_record(checkpoint.get("compression", {}).get("units")))
         return module
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -1,0 +1,1 @@
+"""Model compression: pruning helpers, unit removal, int8 quantization, size and latency."""

@@ -1,0 +1,50 @@
+"""Write and read int8 models (PTQ or QAT) and load any checkpoint variant as a `TextClassifier`."""
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from src.compression.pruning import HEAD_NAMES
+from src.compression.quantization import FORMAT, quantize_int8, quantize_named
+from src.compression.structure import normalize_record, remove_units
+from src.errors import ConfigError
+from src.modules.text_classifier import TextClassifier
+
+
+def export_int8(module: TextClassifier, out: Path, method: str, units: dict[str, Any] | None = None,
+                source: str | None = None, exclude: tuple[str, ...] = HEAD_NAMES,
+                embeddings: bool = True) -> Path:
+    """Quantize a plain (fp32, masks folded) classifier to int8 and save it with its architecture."""
+    units = normalize_record(units)
+    model = copy.deepcopy(module.model)
+    remove_units(model, units)
+    qmodel, quantized = quantize_int8(model, exclude, embeddings)
+    hparams = {k: v for k, v in module.hparams.items() if k != "hf_config"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": FORMAT, "method": method, "source": source, "hyper_parameters": hparams,
+                "hf_config": module.model.config.to_dict(), "units": units, "quantized": quantized,
+                "state_dict": qmodel.state_dict()}, out)
+    return out
+
+
+def load_int8(path: Path) -> TextClassifier:
+    """A `TextClassifier` whose model is the saved int8 model (CPU inference)."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not an int8 model written by `make quantize` or the qat callback.")
+    module = TextClassifier(**saved["hyper_parameters"], hf_config=saved["hf_config"])
+    remove_units(module.model, normalize_record(saved["units"]))
+    module.model = quantize_named(module.model.eval(), saved["quantized"])
+    module.model.load_state_dict(saved["state_dict"])
+    return module.eval()
+
+
+def load_variant(path: Path) -> TextClassifier:
+    """An fp32 Lightning checkpoint (pruned units removed for real) or an int8 export, ready for eval."""
+    if not Path(path).is_file():
+        raise ConfigError(f"Model file not found: {path}.")
+    if Path(path).suffix == ".pt":
+        return load_int8(Path(path))
+    return TextClassifier.from_checkpoint(path).eval()
