@@ -1,0 +1,27 @@
+"""A few optimizer steps of a composed config with a bare Trainer: fast checks of what training changes."""
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.modules.model_builder import load_tokenizer
+from src.modules.text_classifier import TextClassifier
+
+
+def build_module(cfg: DictConfig) -> TextClassifier:
+    L.seed_everything(cfg.seed, verbose=False)
+    return TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+
+
+def quick_fit(cfg: DictConfig, module: TextClassifier | None = None, callbacks: list[Callback] = (),
+              **trainer_kwargs: object) -> TextClassifier:
+    """Fit `module` (default: built from cfg) without validation, logging or checkpoints."""
+    module = module or build_module(cfg)
+    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    trainer_kwargs = {"max_steps": 2, **trainer_kwargs}
+    trainer = L.Trainer(accelerator="cpu", devices=1, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=list(callbacks), num_sanity_val_steps=0, **trainer_kwargs)
+    trainer.fit(module, datamodule=datamodule)
+    return module
