@@ -11,6 +11,7 @@ when it was saved during QAT, else the final ones) are converted to a real int8 
     callbacks.qat: {start_epoch: 1}
 """
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from src.compression.quantization import (
     drop_fake_quant_keys,
     keep_fake_quant_last,
 )
+from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.validation import require
 
@@ -84,8 +86,11 @@ class QuantizationAwareTraining(Callback):
         self.active = False
         source, units = self._load_best_qat_checkpoint(trainer, pl_module)
         if trainer.is_global_zero:
-            self.export_path = export_int8(pl_module, self.run_dir / "compression" / self.filename, "qat",
-                                           units, source, self.exclude, self.quantize_embeddings)
+            model = copy.deepcopy(pl_module.model)
+            remove_units(model, normalize_record(units))
+            self.export_path = export_int8(model, dict(pl_module.hparams), self.run_dir / "compression" /
+                                           self.filename, "qat", units, source, self.exclude,
+                                           self.quantize_embeddings)
             log.info("QAT: int8 model written to %s", self.export_path)
 
     @staticmethod

@@ -1,10 +1,10 @@
 """Write and read int8 models (PTQ or QAT) and load any checkpoint variant as a `TextClassifier`."""
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from src.compression.pruning import HEAD_NAMES
 from src.compression.quantization import FORMAT, quantize_int8, quantize_named
@@ -13,18 +13,16 @@ from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
 
 
-def export_int8(module: TextClassifier, out: Path, method: str, units: dict[str, Any] | None = None,
-                source: str | None = None, exclude: tuple[str, ...] = HEAD_NAMES,
-                embeddings: bool = True) -> Path:
-    """Quantize a plain (fp32, masks folded) classifier to int8 and save it with its architecture."""
-    units = normalize_record(units)
-    model = copy.deepcopy(module.model)
-    remove_units(model, units)
+def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
+                units: dict[str, Any] | None = None, source: str | None = None,
+                exclude: tuple[str, ...] = HEAD_NAMES, embeddings: bool = True) -> Path:
+    """Quantize a plain fp32 model (masks folded, pruned `units` already removed) to int8 and save it
+    with what rebuilds its architecture offline: TextClassifier hyper-parameters, config, unit record."""
     qmodel, quantized = quantize_int8(model, exclude, embeddings)
-    hparams = {k: v for k, v in module.hparams.items() if k != "hf_config"}
+    hparams = {k: v for k, v in hyper_parameters.items() if k != "hf_config"}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"format": FORMAT, "method": method, "source": source, "hyper_parameters": hparams,
-                "hf_config": module.model.config.to_dict(), "units": units, "quantized": quantized,
+                "hf_config": model.config.to_dict(), "units": normalize_record(units), "quantized": quantized,
                 "state_dict": qmodel.state_dict()}, out)
     return out
 
