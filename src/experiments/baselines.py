@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
-from src.experiments.predictions import write_run
+from src.experiments.evaluation import write_run
 from src.registry import Registry
 from src.train import save_predictions
 

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from src.errors import ConfigError
-from src.experiments.predictions import predict_split, run_checkpoint, split_predictions, write_run
+from src.experiments.evaluation import predict_split, run_checkpoint, split_predictions, write_run
 from src.modules.text_classifier import TextClassifier
 from src.registry import Registry
 

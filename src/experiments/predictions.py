@@ -1,23 +1,9 @@
-"""Predictions of a run: read/write predictions_<split>.csv, score them, predict a split with a checkpoint."""
+"""Read a run's predictions_<split>.csv (light: no torch import, so notebooks and reports load fast)."""
 
-from __future__ import annotations
-
-import json
-import time
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 import numpy as np
 import pandas as pd
-import torch
-from omegaconf import DictConfig
-
-from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError
-from src.modules.model_builder import load_tokenizer
-from src.modules.text_classifier import TextClassifier, classification_metrics
-from src.train import save_predictions
 
 
 def read_predictions(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -25,78 +11,3 @@ def read_predictions(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np
     table = pd.read_csv(run_dir / f"predictions_{split}.csv")
     probs = table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(dtype=np.float64)
     return probs, table["label"].to_numpy(dtype=np.int64)
-
-
-def score(
-    probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/"
-) -> dict[str, float]:
-    """The metrics a transformer run logs (same torchmetrics collection and names), plus the NLL as loss."""
-    probs_t = torch.as_tensor(probs, dtype=torch.float32)
-    labels_t = torch.as_tensor(labels, dtype=torch.long)
-    metrics = classification_metrics(len(label_names), prefix)(probs_t, labels_t)
-    flat = {}
-    for name, value in metrics.items():
-        if value.ndim == 0:
-            flat[name] = float(value)
-        else:
-            flat.update({f"{name}/{label}": float(v) for label, v in zip(label_names, value, strict=True)})
-    flat[f"{prefix}loss"] = float(torch.nn.functional.nll_loss(probs_t.clamp_min(1e-12).log(), labels_t))
-    return flat
-
-
-def write_run(
-    run_dir: Path, cfg: DictConfig, started: float, test: tuple[np.ndarray, np.ndarray], extra: dict[str, Any]
-) -> dict[str, Any]:
-    """metrics.json + predictions_test.csv for a run that is not a Lightning fit (baseline, fusion)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    label_names = list(cfg.data.label_names)
-    save_predictions(run_dir / "predictions_test.csv", test[0], test[1], label_names)
-    summary = {
-        "experiment": cfg.experiment,
-        "seed": cfg.seed,
-        "run_dir": str(run_dir),
-        "duration_s": time.perf_counter() - started,
-        **extra,
-        "test": score(*test, label_names),
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def run_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint a run was tested with (its best one), else its last one."""
-    best = json.loads((run_dir / "metrics.json").read_text()).get("best_checkpoint")
-    for candidate in (best, run_dir / "checkpoints" / "last.ckpt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise ConfigError(
-        f"No checkpoint in {run_dir}: model fusion needs the member arms to save checkpoints "
-        "(use callbacks=default, which includes model_checkpoint)."
-    )
-
-
-def predict_split(model: TextClassifier, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities and labels of `model` on one split of the run config's data (same rows)."""
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
-    datamodule.setup()
-    loader = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader}[split]()
-    trainer = L.Trainer(
-        accelerator=cfg.trainer.accelerator,
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        default_root_dir=str(Path(cfg.run_dir or ".")),
-    )
-    logits = torch.cat(trainer.predict(model, dataloaders=loader))
-    labels = np.asarray(datamodule.splits[split]["labels"], dtype=np.int64)
-    return logits.softmax(-1).double().numpy(), labels
-
-
-def split_predictions(run_dir: Path, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """A run's predictions on `split`: read from its CSV, or computed once with its checkpoint and saved."""
-    path = run_dir / f"predictions_{split}.csv"
-    if not path.is_file():
-        probs, labels = predict_split(TextClassifier.from_checkpoint(run_checkpoint(run_dir)), cfg, split)
-        save_predictions(path, probs, labels, list(cfg.data.label_names))
-    return read_predictions(run_dir, split)

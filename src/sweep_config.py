@@ -1,0 +1,58 @@
+"""Write the W&B sweep YAML equivalent to a design: a grid over its arms and seeds.
+
+    python -m src.sweep_config optimizers [out=sweep.yaml]
+    wandb sweep results/optimizers/sweep.yaml && wandb agent <sweep id>
+
+Each agent call runs `python -m src.design <design> arm=<arm> seed=<seed>`: the very run `make design`
+would do (same run dir, W&B group = design, job type = arm), so both can fill the same results.
+"""
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from src.errors import ConfigError, LabError
+from src.experiments.design import Design, load_design
+
+log = logging.getLogger("src.sweep_config")
+
+
+def sweep_config(design: Design) -> dict[str, Any]:
+    """The sweep as a dict: grid method, the primary metric, arm and seed values, the command to run."""
+    arms = [name for name, arm in design.arms.items() if arm.kind != "fusion"]
+    goal = "minimize" if design.metric.endswith("loss") else "maximize"
+    return {
+        "name": design.name,
+        "description": design.spec.description.strip()
+        + " Fusion arms need their members first: run `make design` after the sweep.",
+        "method": "grid",
+        "metric": {"name": design.metric, "goal": goal},
+        "parameters": {"arm": {"values": arms}, "seed": {"values": list(design.spec.seeds)}},
+        "command": ["${env}", "${interpreter}", "-m", "src.design", design.name, "${args_no_hyphens}"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        names = [a for a in args if "=" not in a]
+        options = dict(a.split("=", 1) for a in args if "=" in a)
+        if len(names) != 1 or set(options) - {"out"}:
+            raise ConfigError("usage: python -m src.sweep_config <design> [out=<path>]")
+        design = load_design(names[0])
+        out = Path(options.get("out", design.results_dir / "sweep.yaml"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(sweep_config(design), sort_keys=False))
+    except LabError as err:
+        log.error("%s", err)
+        return 2
+    print(f"W&B sweep config: {out}\nStart it with: wandb sweep {out} && wandb agent <sweep id>")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
