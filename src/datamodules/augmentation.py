@@ -214,3 +214,7 @@ class EpochTaggedSampler(Sampler[tuple[int, int]]):
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Forward Lightning's per-epoch call to the seeded row sampler."""
+        self.rows.set_epoch(epoch)

@@ -12,6 +12,7 @@ from sklearn.utils import resample
 from sklearn.utils.class_weight import compute_class_weight
 
 from src.datamodules.augmentation import SYNTHETIC, Augmenter, augmented_copy
+from src.datamodules.sources import label_array
 from src.errors import ConfigError, DataError
 from src.registry import Registry
 
@@ -20,20 +21,21 @@ BALANCERS = Registry("balancing strategy")
 
 @dataclass
 class Balanced:
-    """Balanced train rows; `class_weights` feed the loss, `sample_weights` a WeightedRandomSampler."""
+    """Balanced train rows; per-class `class_weights` feed the loss, per-class `sampling_weights` a
+    WeightedRandomSampler (a row of class c is drawn with weight sampling_weights[c])."""
 
     dataset: Dataset
     class_weights: list[float] | None = None
-    sample_weights: list[float] | None = None
+    sampling_weights: list[float] | None = None
 
 
 def class_counts(dataset: Dataset, num_classes: int) -> list[int]:
-    return np.bincount(np.asarray(dataset["label"]), minlength=num_classes).tolist()
+    return np.bincount(label_array(dataset), minlength=num_classes).tolist()
 
 
 def rows_by_class(dataset: Dataset, num_classes: int, strategy: str) -> list[np.ndarray]:
     """Row indices of each class; every class needs at least one training row to be balanced."""
-    labels = np.asarray(dataset["label"])
+    labels = label_array(dataset)
     rows = [np.flatnonzero(labels == c) for c in range(num_classes)]
     empty = [c for c, r in enumerate(rows) if len(r) == 0]
     if empty:
@@ -89,13 +91,12 @@ def class_weighted_loss(dataset: Dataset, num_classes: int, seed: int,
                         augmenter: Augmenter | None) -> Balanced:
     """Rows unchanged; the loss weighs class c by n_rows / (n_classes * n_c) (scikit-learn's 'balanced')."""
     rows_by_class(dataset, num_classes, "class_weighted_loss")
-    weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=np.asarray(dataset["label"]))
+    weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=label_array(dataset))
     return Balanced(dataset, class_weights=weights.tolist())
 
 
 @BALANCERS.register("weighted_sampler")
 def weighted_sampler(dataset: Dataset, num_classes: int, seed: int, augmenter: Augmenter | None) -> Balanced:
     """Rows unchanged; a WeightedRandomSampler draws every class equally often (row weight 1 / n_class)."""
-    rows_by_class(dataset, num_classes, "weighted_sampler")
-    counts = np.asarray(class_counts(dataset, num_classes), dtype=np.float64)
-    return Balanced(dataset, sample_weights=(1.0 / counts[np.asarray(dataset["label"])]).tolist())
+    rows = rows_by_class(dataset, num_classes, "weighted_sampler")
+    return Balanced(dataset, sampling_weights=[1.0 / len(r) for r in rows])

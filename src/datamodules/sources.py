@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from datasets import Dataset
 
 from src.errors import DataError, HubUnreachableError
@@ -64,7 +65,8 @@ def standardize(dataset: Dataset, data_cfg: Any, split: str) -> Dataset:
         dataset = dataset.rename_column(data_cfg.text_column, "text")
     if data_cfg.label_column != "label":
         dataset = dataset.rename_column(data_cfg.label_column, "label")
-    labels = _label_ids(dataset["label"], list(data_cfg.label_names), split)
+    raw_labels = dataset.select_columns("label")[:]["label"]  # one batch read, not a per-row Python loop
+    labels = np.asarray(_label_ids(raw_labels, list(data_cfg.label_names), split), dtype=np.int64)
     return dataset.remove_columns("label").add_column("label", labels)
 
 
@@ -84,6 +86,11 @@ def _label_ids(raw_labels: list[Any], label_names: list[str], split: str) -> lis
                             f"0..{len(label_names) - 1} (data.label_names has {len(label_names)} classes: "
                             f"{label_names}).")
     return ids
+
+
+def label_array(dataset: Dataset) -> np.ndarray:
+    """The `label` column as a numpy array (one Arrow read instead of a Python loop over rows)."""
+    return dataset.with_format("numpy", columns=["label"])[:]["label"]
 
 
 def describe_source(data_cfg: Any, split: str) -> str:

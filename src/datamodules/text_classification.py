@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
-from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from src.datamodules.augmentation import (
     AUGMENTATIONS,
@@ -24,7 +24,12 @@ from src.datamodules.augmentation import (
 from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.cleaning import CleaningStats, clean_dataset
 from src.datamodules.hashing import stable_hash
-from src.datamodules.sources import describe_source, load_split, split_file, standardize
+from src.datamodules.samplers import (
+    SeededLengthGroupedSampler,
+    SeededRandomSampler,
+    SeededWeightedRandomSampler,
+)
+from src.datamodules.sources import describe_source, label_array, load_split, split_file, standardize
 from src.errors import DataError
 from src.validation import require, require_choice
 
@@ -35,15 +40,15 @@ def stratified_subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     """A class-stratified, seeded subset of `size` rows (the whole split when size is None or too big)."""
     if size is None or size >= len(dataset):
         return dataset
-    keep, _ = train_test_split(range(len(dataset)), train_size=size, stratify=dataset["label"],
+    keep, _ = train_test_split(np.arange(len(dataset)), train_size=size, stratify=label_array(dataset),
                                random_state=seed)
     return dataset.select(keep)
 
 
 def stratified_split(dataset: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split into (rest, held-out) with the class ratio kept in both parts."""
-    rest, held_out = train_test_split(range(len(dataset)), test_size=test_size, stratify=dataset["label"],
-                                      random_state=seed)
+    rest, held_out = train_test_split(np.arange(len(dataset)), test_size=test_size,
+                                      stratify=label_array(dataset), random_state=seed)
     return dataset.select(rest), dataset.select(held_out)
 
 
@@ -186,11 +191,13 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _tokenize(self, split: str, dataset: Dataset) -> Dataset:
         cache_dir = Path(self.cfg.cache_dir) / "tokenized" / self.cfg.name
         cache_dir.mkdir(parents=True, exist_ok=True)
+        key = self.cache_key(split, dataset)
         tokenized = dataset.map(
             self._tokenize_batch,
             batched=True,
             remove_columns=["text"],
-            cache_file_name=str(cache_dir / f"{split}-{self.cache_key(split, dataset)}.arrow"),
+            cache_file_name=str(cache_dir / f"{split}-{key}.arrow"),
+            new_fingerprint=key,  # else datasets dill-hashes this bound method, datamodule and all (seconds)
             load_from_cache_file=True,
             desc=f"Tokenizing {split}",
         )
@@ -215,21 +222,27 @@ class TextClassificationDataModule(L.LightningDataModule):
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
             return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
-                                sampler=sampler, shuffle=sampler is None)
+                                sampler=sampler)
         tokenize = partial(self.tokenizer, truncation=True, max_length=self.cfg.max_length)
         dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, tokenize)
-        sampler = EpochTaggedSampler(sampler or RandomSampler(dataset), self._current_epoch)
+        sampler = EpochTaggedSampler(sampler, self._current_epoch)
         return self._loader(dataset, self.cfg.batch_size, sampler=sampler)
 
     def train_sampler(self) -> Sampler[int] | None:
-        """WeightedRandomSampler (weighted_sampler balancing), LengthGroupedSampler or None (shuffle)."""
-        if self.balanced.sample_weights is not None:
-            weights = self.balanced.sample_weights
-            return WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
+        """Class-weighted (weighted_sampler balancing), length-grouped or uniform order, seeded per epoch."""
+        weights = self.row_sampling_weights()
+        if weights is not None:
+            return SeededWeightedRandomSampler(weights, seed=self.seed)
         if self.cfg.group_by_length:
             lengths = [int(n) for n in self.splits["train"].with_format(None)["length"]]
-            return LengthGroupedSampler(self.cfg.batch_size, lengths=lengths)
-        return None
+            return SeededLengthGroupedSampler(self.cfg.batch_size, lengths=lengths, seed=self.seed)
+        return SeededRandomSampler(self.splits["train"], seed=self.seed)
+
+    def row_sampling_weights(self) -> list[float] | None:
+        """Each final train row's sampler weight (its class's weight; offline copies included), or None."""
+        if self.balanced.sampling_weights is None:
+            return None
+        return np.asarray(self.balanced.sampling_weights)[label_array(self.texts["train"])].tolist()
 
     def _current_epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
