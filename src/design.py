@@ -10,7 +10,7 @@ import logging
 import sys
 
 from src.errors import ConfigError, LabError
-from src.experiments.design import load_design
+from src.experiments.design import Design, RunSpec, load_design
 from src.experiments.report import write_report
 from src.experiments.runner import run_design
 
@@ -35,18 +35,24 @@ def parse_args(argv: list[str]) -> dict[str, str]:
     return options
 
 
+def select_runs(design: Design, options: dict[str, str]) -> list[RunSpec]:
+    """The design's runs, restricted to `arm=` / `seed=` when given."""
+    runs = [
+        r
+        for r in design.runs()
+        if options.get("arm", r.arm.name) == r.arm.name and int(options.get("seed", r.seed)) == r.seed
+    ]
+    if not runs:
+        raise ConfigError(f"No run of design '{design.name}' matches arm/seed {options}.")
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)
         design = load_design(options["design"])
-        runs = [
-            r
-            for r in design.runs()
-            if options.get("arm", r.arm.name) == r.arm.name and int(options.get("seed", r.seed)) == r.seed
-        ]
-        if not runs:
-            raise ConfigError(f"No run of design '{design.name}' matches arm/seed {options}.")
+        runs = select_runs(design, options)
         failed = (
             []
             if options.get("report_only") == "true"

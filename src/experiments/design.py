@@ -7,6 +7,7 @@ An arm is a list of overrides (a training run), `{baseline: tfidf_nb}` (a classi
 """
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from src.validation import require, require_choice
 DESIGN_DIR = CONFIG_DIR / "design"
 RESULTS_ROOT = Path("results")
 ARM_KINDS = ("train", "baseline", "fusion")
+ARM_REF = re.compile(r"\{arm:([\w.-]+)\}")  # in an override: the run dir of that arm at the same seed
 
 
 @dataclass
@@ -51,6 +53,11 @@ class Arm:
     members: tuple[str, ...] = ()
     args: tuple[tuple[str, Any], ...] = ()  # baseline parameters (scikit-learn Pipeline names)
 
+    @property
+    def needs(self) -> list[str]:
+        """Arms whose run (same seed) this arm's overrides use through `{arm:NAME}` (e.g. a teacher)."""
+        return [m for o in self.overrides for m in ARM_REF.findall(o)]
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -69,7 +76,10 @@ class RunSpec:
         """The full override list of a training run: base, arm, seed, run dir and W&B grouping."""
         return [
             *base,
-            *self.arm.overrides,
+            *(
+                ARM_REF.sub(lambda m: str(self.run_dir.parent.parent / m[1] / self.run_dir.name), o)
+                for o in self.arm.overrides
+            ),
             f"seed={self.seed}",
             f"run_dir={self.run_dir}",
             f"logger.wandb.group={self.design}",
@@ -95,13 +105,12 @@ class Design:
         return self.spec.metric
 
     def runs(self) -> list[RunSpec]:
-        """Every (arm, seed) run; fusion arms come after the arms they fuse."""
-        order = sorted(self.arms.values(), key=lambda a: ARM_KINDS.index(a.kind))
-        return [
-            RunSpec(self.name, arm, seed, self.results_dir / "runs" / arm.name / f"seed{seed}")
-            for arm in order
-            for seed in self.spec.seeds
-        ]
+        """Every (arm, seed) run; arms that use other arms' runs (fusion, `{arm:NAME}`) come after them."""
+        order = sorted(self.arms.values(), key=lambda a: (ARM_KINDS.index(a.kind), bool(a.needs)))
+        return [self.run_of(arm.name, seed) for arm in order for seed in self.spec.seeds]
+
+    def run_of(self, arm: str, seed: int) -> RunSpec:
+        return RunSpec(self.name, self.arms[arm], seed, self.results_dir / "runs" / arm / f"seed{seed}")
 
     def compose_run(self, run: RunSpec, extra: Sequence[str] = ()) -> DictConfig:
         """The training config of a run (baselines and fusions use the base config for their data)."""
@@ -113,8 +122,12 @@ class Design:
         return compose([*overrides, *extra])
 
     def check_configs(self) -> None:
-        """Compose one run of every arm, so a bad override fails before any run starts."""
+        """Compose one run of every arm, so a bad override fails before any run starts.
+
+        Arms that need another arm's run (a teacher checkpoint) are checked once that run exists."""
         for run in self.runs()[:: len(self.spec.seeds)]:
+            if any(not self.run_of(name, run.seed).done for name in run.arm.needs):
+                continue
             try:
                 self.compose_run(run)
             except ConfigError as err:
@@ -206,6 +219,12 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
     require_choice("control", spec.control, list(arms))
     require(len(set(spec.seeds)) == len(spec.seeds) > 0, "seeds", "give one or more distinct seeds")
     for arm in arms.values():
+        for name in arm.needs:
+            require(
+                name in arms and arms[name].kind == "train" and not arms[name].needs,
+                f"arms.{arm.name}",
+                f"{{arm:{name}}} must name a training arm that needs no other arm",
+            )
         if arm.kind == "baseline":
             BASELINES.check(arm.baseline, key=f"arms.{arm.name}.baseline")
         if arm.kind == "fusion":

@@ -33,6 +33,8 @@ def metrics_markdown(arms: pd.DataFrame) -> str:
 
 def comparison_markdown(results: Results, arms: pd.DataFrame, comparisons: pd.DataFrame) -> str:
     """Primary metric per arm with its 95 % CI, and every test against the control."""
+    if results.control not in results.arms:
+        return f"The control arm `{results.control}` has no finished run yet: no comparison."
     primary = arms[arms["metric"] == results.metric].set_index("arm")
     head = (
         "| arm | mean [95% CI] | Δ vs control | bootstrap 95% CI of Δ | paired t p | Holm p | Wilcoxon p "

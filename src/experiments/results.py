@@ -130,8 +130,19 @@ def _paired_predictions(results: Results, arm: str) -> list[tuple[int, tuple, tu
 
 def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFrame:
     """Every arm vs the control on the primary metric: seed-paired tests, Holm, d, bootstrap CI, McNemar."""
-    if results.control not in results.arms:
-        raise ConfigError(f"The control arm '{results.control}' has no finished run in {results.dir}.")
+    columns = [
+        "arm",
+        "diff_mean",
+        "t_p",
+        "t_p_holm",
+        "wilcoxon_p",
+        "cohens_d",
+        "boot_low",
+        "boot_high",
+        "mcnemar_p",
+    ]
+    if results.control not in results.arms:  # e.g. a sweep agent's first runs: nothing to compare with yet
+        return pd.DataFrame(columns=columns)
     control = results.values(results.control)
     rows = []
     for arm in results.arms:
@@ -141,10 +152,7 @@ def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFram
         seeds = sorted(set(values.index) & set(control.index))
         row = {"arm": arm, **stats.paired_tests(values[seeds].to_numpy(), control[seeds].to_numpy())}
         rows.append({**row, **_example_level(results, arm, n_resamples)})
-    table = pd.DataFrame(
-        rows,
-        columns=["arm", "diff_mean", "t_p", "wilcoxon_p", "cohens_d", "boot_low", "boot_high", "mcnemar_p"],
-    )
+    table = pd.DataFrame(rows, columns=[c for c in columns if c != "t_p_holm"])
     table.insert(3, "t_p_holm", stats.holm(table["t_p"].tolist()))
     return table
 

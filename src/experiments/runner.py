@@ -54,7 +54,7 @@ def execute(design: Design, run: RunSpec) -> dict[str, Any]:
 
 def member_of(design: Design, arm: str, seed: int) -> Member:
     """The run of training arm `arm` at `seed`, as a fusion member."""
-    spec = RunSpec(design.name, design.arms[arm], seed, design.results_dir / "runs" / arm / f"seed{seed}")
+    spec = design.run_of(arm, seed)
     return Member(spec.run_dir, design.compose_run(spec))
 
 
@@ -82,17 +82,19 @@ def run_design(design: Design, workers: int = 1, select: list[RunSpec] | None = 
         len(pending),
         len(select or design.runs()) - len(pending),
     )
-    trains = [r for r in pending if r.arm.kind == "train"]
-    failed = (
-        _run_pool(design, trains, workers) if workers > 1 and len(trains) > 1 else _run_here(design, trains)
-    )
-    done_failed = {(r.arm.name, r.seed) for r in failed}
-    rest = [
-        r
-        for r in pending
-        if r.arm.kind != "train" and not any((m, r.seed) in done_failed for m in r.arm.members)
+    # Waves: independent training runs, training runs that use them ({arm:NAME}), then baselines and fusions.
+    waves = [
+        [r for r in pending if r.arm.kind == "train" and not r.arm.needs],
+        [r for r in pending if r.arm.kind == "train" and r.arm.needs],
+        [r for r in pending if r.arm.kind != "train"],
     ]
-    return failed + _run_here(design, rest)
+    failed: list[RunSpec] = []
+    for index, wave in enumerate(waves):
+        blocked = {(r.arm.name, r.seed) for r in failed}
+        ready = [r for r in wave if not any((m, r.seed) in blocked for m in (*r.arm.needs, *r.arm.members))]
+        parallel = workers > 1 and len(ready) > 1 and index < 2
+        failed += _run_pool(design, ready, workers) if parallel else _run_here(design, ready)
+    return failed
 
 
 def _run_here(design: Design, runs: list[RunSpec]) -> list[RunSpec]:
