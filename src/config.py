@@ -8,6 +8,7 @@ Everything is checked against the dataclass schemas in `src.schemas` before any 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
@@ -51,7 +52,19 @@ def _package_model(module: str) -> str:
         raise ConfigError(f"Model package '{module}' is not installed; run `make install`.") from err
 
 
-for _name, _fn in {"data_root": _data_root, "assets_root": _assets_root, "package_model": _package_model}.items():
+def _latest_checkpoint(experiment: str) -> str:
+    """Best (else last) checkpoint of the newest finished run of `experiment` (e.g. a KD teacher)."""
+    finished = sorted(Path("runs", experiment).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    if not finished:
+        raise ConfigError(f"No finished run under runs/{experiment}/: train it first "
+                          f"(make train EXP={experiment}) or pass the checkpoint path explicitly.")
+    best = json.loads(finished[-1].read_text()).get("best_checkpoint")
+    return best or str(finished[-1].parent / "checkpoints" / "last.ckpt")
+
+
+_RESOLVERS = {"data_root": _data_root, "assets_root": _assets_root, "package_model": _package_model,
+              "latest_checkpoint": _latest_checkpoint}
+for _name, _fn in _RESOLVERS.items():
     OmegaConf.register_new_resolver(_name, _fn, replace=True)
 
 

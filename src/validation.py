@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
-
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
@@ -40,16 +40,18 @@ def validate_run_config(cfg: DictConfig) -> None:
 def _validate_compression(model: DictConfig) -> None:
     """Checkpoints that distillation / init_checkpoint need exist; distillation weights are in range."""
     kd = model.distillation
-    if OmegaConf.is_missing(kd, "teacher_ckpt"):
-        raise ConfigError("model.distillation.teacher_ckpt is required: pass the fine-tuned teacher, e.g. "
-                          "model.distillation.teacher_ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt.")
-    for key, path in (("model.distillation.teacher_ckpt", kd.teacher_ckpt),
+    try:
+        teacher = kd.teacher_ckpt
+    except InterpolationResolutionError as err:  # e.g. ${latest_checkpoint:...} found no finished run
+        raise ConfigError(f"model.distillation.teacher_ckpt: {err.__cause__ or err}") from None
+    for key, path in (("model.distillation.teacher_ckpt", teacher),
                       ("model.init_checkpoint", model.init_checkpoint)):
         require(path is None or Path(path).is_file(), key, f"checkpoint {path} does not exist")
     require(kd.temperature > 0, "model.distillation.temperature", "must be positive")
     require(0.0 <= kd.alpha <= 1.0, "model.distillation.alpha", "must be in [0, 1]")
     require(kd.hidden_weight >= 0, "model.distillation.hidden_weight", "must be >= 0")
-    require(all(i >= 0 for i in kd.student_layers), "model.distillation.student_layers", "must be layer indices")
+    require(all(i >= 0 for i in kd.student_layers), "model.distillation.student_layers",
+            "must be layer indices")
 
 
 def _validate_data(data: DictConfig) -> None:

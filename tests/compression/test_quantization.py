@@ -1,0 +1,97 @@
+"""QAT and PTQ int8: fake quantization trains, conversion really quantizes BERT and GPT-2 linear layers,
+int8 predictions agree with the fake-quant model, and the int8 model saves and loads."""
+
+import pytest
+import torch
+from torch.ao.nn.quantized import Embedding as QuantizedEmbedding
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+from torch.ao.quantization import FakeQuantize
+
+from src.callbacks.qat import QuantizationAwareTraining
+from src.compression.export import export_int8, load_int8, load_variant
+from src.compression.pruning import make_permanent
+from src.compression.quantization import (
+    attach_fake_quant,
+    detach_fake_quant,
+    quantizable_linears,
+    quantize_int8,
+)
+from src.errors import ConfigError
+from src.quantize import main as quantize_main
+from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
+from tests.training_helpers import build_module, quick_fit
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
+def test_qat_fake_quant_trains_and_converts_to_int8(make_cfg, model):
+    cfg = make_cfg(f"model={model}")
+    module = build_module(cfg)
+    batch = real_batch(cfg, 64)
+    names = attach_fake_quant(module.model)
+    assert len(names) == (12 if model == "tiny_bert" else 8)  # 6 Linear per BERT layer, 4 Conv1D per GPT-2
+    layer = module.model.get_submodule(names[0])
+    assert isinstance(layer.weight_fake_quant, FakeQuantize)
+    assert isinstance(layer.input_fake_quant, FakeQuantize)
+
+    module.train()
+    loss = module._loss(module(batch), batch["labels"])
+    loss.backward()
+    assert all(module.model.get_submodule(n).weight_orig.grad.abs().sum() > 0 for n in names)
+
+    fake_quant_preds = logits(module, batch).argmax(-1)
+    detach_fake_quant(module.model)
+    make_permanent(module.model)
+    qmodel, quantized = quantize_int8(module.model)
+    assert quantized["linear"] == names  # GPT-2's Conv1D layers are converted, not skipped
+    assert all(isinstance(qmodel.get_submodule(n), DynamicQuantizedLinear) for n in names)
+    assert isinstance(qmodel.get_input_embeddings(), QuantizedEmbedding)
+    with torch.inference_mode():
+        int8_preds = qmodel(**{k: v for k, v in batch.items() if k != "labels"}).logits.argmax(-1)
+    assert (int8_preds == fake_quant_preds).float().mean() >= 0.95
+
+
+def test_int8_export_saves_and_loads(make_cfg, tmp_path):
+    cfg = make_cfg("model=tiny_gpt2")
+    module = build_module(cfg)
+    batch = real_batch(cfg, 16)
+    path = export_int8(module.model, dict(module.hparams), tmp_path / "m.pt", "ptq")
+    loaded = load_int8(path)
+    qmodel, _ = quantize_int8(module.model)
+    with torch.inference_mode():
+        expected = qmodel(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    torch.testing.assert_close(logits(loaded, batch), expected)
+    assert path.stat().st_size < 0.5 * sum(p.numel() * 4 for p in module.model.parameters())
+
+
+def test_qat_callback_writes_loadable_int8_and_plain_checkpoints(make_cfg, tmp_path):
+    cfg = make_cfg("data.limit_train=64")
+    callback = QuantizationAwareTraining(tmp_path, start_epoch=0)
+    module = quick_fit(cfg, callbacks=[callback], max_steps=2)
+    assert callback.export_path == tmp_path / "compression" / "qat_int8.pt"
+    int8 = load_variant(callback.export_path)
+    assert all(isinstance(int8.model.get_submodule(n), DynamicQuantizedLinear)
+               for n in quantizable_linears(module.model))
+    ckpt = tmp_path / "last.ckpt"
+    module.trainer.save_checkpoint(ckpt)
+    saved = torch.load(ckpt, weights_only=False)
+    assert not [k for k in saved["state_dict"] if "fake_quant" in k]
+    batch = real_batch(cfg, 32)
+    agreement = (logits(int8, batch).argmax(-1) == logits(module, batch).argmax(-1)).float().mean()
+    assert agreement >= 0.95
+
+
+def test_qat_must_follow_pruning(make_cfg, tmp_path):
+    from src.callbacks.pruning import MagnitudePruning
+
+    with pytest.raises(ConfigError, match="before callbacks.qat"):
+        quick_fit(make_cfg("data.limit_train=32"), callbacks=[QuantizationAwareTraining(tmp_path),
+                                                             MagnitudePruning(tmp_path)], max_steps=1)
+
+
+def test_make_quantize_cli_writes_ptq_int8(make_cfg, tmp_path):
+    module = build_module(make_cfg())
+    ckpt = save_plain_checkpoint(module, tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert quantize_main([f"ckpt={ckpt}"]) == 0
+    loaded = load_variant(tmp_path / "run" / "compression" / "ptq_int8.pt")
+    assert isinstance(loaded.model.bert.encoder.layer[0].attention.self.query, DynamicQuantizedLinear)
+    assert quantize_main([f"ckpt={tmp_path / 'missing.ckpt'}"]) == 2
