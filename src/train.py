@@ -8,6 +8,7 @@ figures/, predictions_test.csv, metrics.json (and wandb/ when W&B is on).
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import datetime
@@ -32,6 +33,8 @@ from src.modules.model_builder import load_tokenizer
 log = logging.getLogger("src.train")
 RUNS_ROOT = Path("runs")
 CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
+# DDP worker processes re-run this script; they find the parent's run dir in this variable.
+RUN_DIR_ENV = "LAB_RUN_DIR"
 
 
 def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
@@ -56,6 +59,8 @@ def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
         return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
     if cfg.run_dir:
         return Path(cfg.run_dir), None
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV]), None
     return RUNS_ROOT / cfg.experiment / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f"), None
 
 
@@ -86,7 +91,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = build_loggers(cfg, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
     trainer = build_trainer(cfg, run_dir, loggers)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)
     best = _best_checkpoint(trainer)
     trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
     log_figures(loggers, model.test_figures)
@@ -94,7 +103,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),
                "best_checkpoint": best, "duration_s": time.perf_counter() - started,
-               "epochs": trainer.current_epoch, "global_step": trainer.global_step, "test": metrics}
+               "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+               "parameters": model.parameter_counts, "test": metrics}
     _write_outputs(run_dir, summary, model.test_predictions, list(cfg.data.label_names))
     return summary
 

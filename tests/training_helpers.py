@@ -19,9 +19,9 @@ def quick_fit(cfg: DictConfig, module: TextClassifier | None = None, callbacks: 
     """Fit `module` (default: built from cfg) without validation, logging or checkpoints."""
     module = module or build_module(cfg)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
-    trainer_kwargs = {"max_steps": 2, **trainer_kwargs}
-    trainer = L.Trainer(accelerator="cpu", devices=1, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=list(callbacks), num_sanity_val_steps=0, **trainer_kwargs)
+    settings = {"accelerator": "cpu", "devices": 1, "max_steps": 2, "limit_val_batches": 0, "logger": False,
+                "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
+                "num_sanity_val_steps": 0, **trainer_kwargs}
+    trainer = L.Trainer(callbacks=list(callbacks), **settings)
     trainer.fit(module, datamodule=datamodule)
     return module
