@@ -53,6 +53,17 @@ class Arm:
     members: tuple[str, ...] = ()
     args: tuple[tuple[str, Any], ...] = ()  # baseline parameters (scikit-learn Pipeline names)
 
+    def record(self) -> dict[str, Any]:
+        """Plain data (for results/<design>/design.yaml, read back without configs/)."""
+        return {
+            "kind": self.kind,
+            "overrides": list(self.overrides),
+            "baseline": self.baseline,
+            "fusion": self.fusion,
+            "members": list(self.members),
+            "args": dict(self.args),
+        }
+
     @property
     def needs(self) -> list[str]:
         """Arms whose run (same seed) this arm's overrides use through `{arm:NAME}` (e.g. a teacher)."""

@@ -87,7 +87,7 @@ def config_hash(record: dict[str, Any], arm: str, run_dir: Path) -> str:
     else:
         content = {
             "base": record["base"],
-            "arm": {k: v for k, v in record["arms"][arm].items() if k != "name"},
+            "arm": record["arms"][arm],
         }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
 

@@ -30,12 +30,8 @@ def write_design_record(design: Design) -> None:
     record = {
         "name": design.name,
         **asdict(design.spec),
-        "arms": {
-            name: {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(arm).items()}
-            for name, arm in design.arms.items()
-        },
+        "arms": {n: a.record() for n, a in design.arms.items()},
     }
-    record["arms"] = {n: {**a, "args": dict(a["args"])} for n, a in record["arms"].items()}
     (design.results_dir / "design.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(record)))
 
 

@@ -75,6 +75,13 @@ def test_report_files(tiny_results: tuple[Design, list[str]]) -> None:
     nb = json.loads((out / "runs" / "nb" / "seed1" / "metrics.json").read_text())["test"]
     control = json.loads((out / "runs" / "control" / "seed1" / "metrics.json").read_text())["test"]
     assert set(nb) == set(control)
+    # ... and are evaluated on exactly the transformer runs' test rows (same labels in the same order).
+    for seed in (1, 2):
+        rows = [
+            pd.read_csv(out / "runs" / arm / f"seed{seed}" / "predictions_test.csv")["label"]
+            for arm in ("nb", "control")
+        ]
+        assert rows[0].tolist() == rows[1].tolist()
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(
