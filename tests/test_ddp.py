@@ -16,12 +16,12 @@ METRICS = ("test/acc", "test/f1_macro", "test/precision", "test/recall", "test/a
 
 def test_ddp_cpu_test_metrics_equal_a_single_process_evaluation(tmp_path: Path, data_cache: Path) -> None:
     run_dir = tmp_path / "ddp"
-    # 64 test rows = 2 ranks x 32: DistributedSampler adds no padding duplicates, so the synced metric
-    # must equal a single-process evaluation of the same checkpoint.
+    # 64 test rows = 2 ranks x 32: DistributedSampler adds no padding duplicates, so the synced
+    # metrics must equal a single-process evaluation of the same checkpoint.
     command = [sys.executable, "-m", "src.train", "experiment=imdb_tiny", "trainer=ddp_cpu",
-    # 64 test rows = 2 ranks x 32: DistributedSampler pads nothing, so the synced metrics must equal
-               "data.limit_test=64", "data.max_length=64", "data.eval_batch_size=16", "trainer.max_epochs=1",
-               "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false"]
+               f"run_dir={run_dir}", f"data.cache_dir={data_cache}", "data.limit_train=64",
+               "data.limit_val=32", "data.limit_test=64", "data.max_length=64", "data.eval_batch_size=16",
+               "trainer.max_epochs=1", "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false"]
     done = subprocess.run(command, cwd=REPO, env=os.environ.copy(), capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
