@@ -23,8 +23,14 @@ def _p(value: float) -> str:
 
 def metrics_markdown(arms: pd.DataFrame) -> str:
     """Arms x metrics, each cell `mean ± std` over seeds (n seeds in the first column)."""
-    wide = arms.assign(cell=[f"{_fmt(r.mean)} ± {_fmt(r.std)}" for r in arms.itertuples()])
-    table = wide.pivot(index="arm", columns="metric", values="cell").reindex(arms["arm"].unique())
+    cells = []
+    for r in arms.itertuples():
+        digits = 1 if r.metric == "duration_s" else 4
+        cells.append(f"{_fmt(r.mean, digits)} ± {_fmt(r.std, digits)}")
+    wide = arms.assign(cell=cells)
+    table = wide.pivot(index="arm", columns="metric", values="cell").reindex(
+        index=arms["arm"].unique(), columns=arms["metric"].unique()
+    )
     counts = arms.groupby("arm")["n"].first()
     lines = ["| arm | n | " + " | ".join(table.columns) + " |", "|---|---:|" + "---:|" * len(table.columns)]
     lines += [f"| {arm} | {counts[arm]} | " + " | ".join(row) + " |" for arm, row in table.iterrows()]

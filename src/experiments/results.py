@@ -16,7 +16,7 @@ from src.errors import ConfigError
 from src.experiments import stats
 from src.experiments.predictions import read_predictions
 
-TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss")
+TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")
 IGNORED_IN_HASH = ("seed", "run_dir", "ckpt_path", "logger")
 
 
