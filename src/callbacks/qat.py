@@ -12,6 +12,8 @@ when it was saved during QAT, else the final ones) are converted to a real int8 
 """
 
 import copy
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,7 @@ class QuantizationAwareTraining(Callback):
             log.warning("QAT never started (training ended before epoch %d); no int8 model written.",
                         self.start_epoch)
             return
+        self._record_scales(trainer, pl_module)
         detach_fake_quant(pl_module.model)
         make_permanent(pl_module.model)
         self.active = False
@@ -92,6 +95,15 @@ class QuantizationAwareTraining(Callback):
                                            self.filename, "qat", units, source, self.exclude,
                                            self.quantize_embeddings)
             log.info("QAT: int8 model written to %s", self.export_path)
+
+    def _record_scales(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write this rank's digest of the weight quantization scales: equal digests = identical qparams."""
+        digest = hashlib.sha256()
+        for name in self.layers:
+            digest.update(pl_module.model.get_submodule(name).weight_fake_quant.scale.detach().cpu().numpy().tobytes())
+        out = self.run_dir / "compression" / f"qat-rank{trainer.global_rank}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"layers": self.layers, "scale_sha256": digest.hexdigest()}, indent=2))
 
     @staticmethod
     def _load_best_qat_checkpoint(trainer: L.Trainer,
