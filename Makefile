@@ -6,11 +6,12 @@ PIP := $(VENV)/bin/pip
 EXP ?= imdb_minilm
 ARGS ?=
 CKPT ?=
+OUT ?=
 DESIGN ?=
 WORKERS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval design sweep-config test test-all lint format clean
+.PHONY: help install train eval pretrain merge bench design sweep-config quantize compress-report test test-all lint format clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -31,6 +32,16 @@ eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and wri
 	@test -n "$(CKPT)" || { echo "usage: make eval CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
 	$(PY) -m src.eval ckpt=$(CKPT) $(ARGS)
 
+pretrain: ## Domain-adaptive MLM (BERT) / causal-LM (GPT-2) pre-training of EXP's model on its train texts
+	$(PY) -m src.pretrain experiment=$(EXP) $(ARGS)
+
+merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (save_pretrained directory)
+	@test -n "$(CKPT)" -a -n "$(OUT)" || { echo "usage: make merge CKPT=<.ckpt> OUT=<directory>"; exit 2; }
+	$(PY) -m src.modules.finetuning ckpt=$(CKPT) out=$(OUT)
+
+bench: ## Throughput benchmark: template vs plain PyTorch loop vs HF Trainer, dynamic padding (benchmarks/results.md)
+	$(PY) -m benchmarks.bench $(ARGS)
+
 design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N processes), then its report
 	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [WORKERS=2]  (configs/design/)"; exit 2; }
 	$(PY) -m src.design $(DESIGN) workers=$(WORKERS) $(ARGS)
@@ -38,6 +49,14 @@ design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N pr
 sweep-config: ## Write the W&B sweep YAML equivalent to DESIGN (results/<design>/sweep.yaml)
 	@test -n "$(DESIGN)" || { echo "usage: make sweep-config DESIGN=<name>"; exit 2; }
 	$(PY) -m src.sweep_config $(DESIGN)
+
+quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq_int8.pt
+	@test -n "$(CKPT)" || { echo "usage: make quantize CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
+	$(PY) -m src.quantize ckpt=$(CKPT) $(ARGS)
+
+compress-report: ## fp32 CKPT vs its compressed variants (ARGS="pruned=... qat_int8=... distilled=...") -> <run>/report/
+	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<pt> distilled=<ckpt>\"]"; exit 2; }
+	$(PY) -m src.compress_report ckpt=$(CKPT) $(ARGS)
 
 test: ## Fast test suite (excludes tests marked slow)
 	$(PY) -m pytest -m "not slow" -q
