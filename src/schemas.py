@@ -211,6 +211,18 @@ class TrainerConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """Domain-adaptive pre-training (src/pretrain.py) on the experiment's unlabeled train texts."""
+
+    objective: str = "auto"  # auto | mlm | clm; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
+    mlm_probability: float = 0.15
+    lr: float = 5e-5
+    max_steps: int = 500
+    batch_size: int = 16
+    output_dir: Optional[str] = None  # default runs/<experiment>/pretrain/<timestamp>/model
+
+
+@dataclass
 class RunConfig:
     experiment: str = "default"
     seed: int = 42
@@ -224,3 +236,4 @@ class RunConfig:
     callbacks: Dict[str, Any] = field(default_factory=dict)  # registry name -> keyword arguments
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
