@@ -228,7 +228,8 @@ def best(results: list[dict[str, Any]], variant: str) -> dict[str, Any]:
     return max((r for r in results if r["variant"] == variant), key=lambda r: r["samples_per_s"])
 
 
-def render(args: argparse.Namespace, results: list[dict[str, Any]], full_share: float, wall: float) -> str:
+def render(args: argparse.Namespace, results: list[dict[str, Any]], full_share: float, wall: float,
+           load: tuple[float, float]) -> str:
     loops = {v: best(results, v) for v in LOOPS}
     pads = {v: best(results, v) for v in PADDINGS}
     rows = ["| variant | samples/s | × plain loop | peak RSS (MB) |", "|---|---:|---:|---:|"]
@@ -248,7 +249,9 @@ def render(args: argparse.Namespace, results: list[dict[str, Any]], full_share: 
         "# Training throughput benchmark", "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} in {wall / 60:.1f} min with `{command}` "
         "(`make bench`).", "",
-        f"- Machine: {machine()}; torch threads: {args.threads}.",
+        f"- Machine: {machine()}; torch threads: {args.threads}; 1-min load average {load[0]:.1f} at the "
+        f"start, {load[1]:.1f} at the end (other work on a shared machine slows every variant alike only "
+        "on average; repeats guard against it).",
         f"- Versions: {versions()}.",
         "- Model: all-MiniLM-L6-v2 (6-layer BERT, 22.7M parameters, real offline weights); data: real IMDB "
         "train reviews tokenized by this template's datamodule; AdamW lr 5e-5, weight decay 0.01 (not on "
@@ -284,11 +287,12 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_child(args)))
         return 0
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     full_share = token_share_at_max(args)
     results = [spawn(v, args) for _ in range(args.repeats) for v in LOOPS]
     results += [spawn(v, args) for v in PADDINGS]
-    args.out.write_text(render(args, results, full_share, time.perf_counter() - started))
+    load = (load_before, os.getloadavg()[0])
+    args.out.write_text(render(args, results, full_share, time.perf_counter() - started, load))
     (args.out.with_suffix(".json")).write_text(json.dumps(results, indent=2))
     print(args.out.read_text())
     return 0
