@@ -1,20 +1,29 @@
-"""Re-seed every RNG from (seed, epoch) at each epoch start.
+"""Re-seed every RNG from (seed, epoch, batch) before each training batch.
 
-Lightning checkpoints do not carry RNG state, so without this a run resumed from an epoch-end
-checkpoint would draw different shuffles and dropout masks than the uninterrupted run.
+Lightning checkpoints carry no RNG state, and a resumed run consumes random numbers in a different
+order (sanity checks, dataloader start-up), so without this its dropout masks would differ from the
+uninterrupted run's. Data order is handled by the seeded samplers in src/datamodules/samplers.py.
 """
 
+import random
+from typing import Any
+
 import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.callbacks import Callback
 
 
 class EpochSeed(Callback):
-    """Makes each epoch's randomness a function of (seed, epoch) only, identical on every DDP rank
-    so that samplers drawing from the global RNG shard the same permutation."""
+    """Makes each batch's randomness a function of (seed, epoch, batch index), the same on every rank."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        L.seed_everything(self.seed + 1000 * trainer.current_epoch, workers=True,
-                          verbose=False)
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        # Not L.seed_everything: it also rewrites PL_GLOBAL_SEED, which DistributedSampler reads.
+        seed = self.seed + 100_003 * trainer.current_epoch + batch_idx
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
