@@ -11,7 +11,7 @@ DESIGN ?=
 WORKERS ?= 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval pretrain merge bench design sweep-config quantize compress-report test test-all lint format clean
+.PHONY: help install train eval pretrain merge bench design sweep-config quantize compress-report data-report test test-all lint format clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq
 compress-report: ## fp32 CKPT vs its compressed variants (ARGS="pruned=... qat_int8=... distilled=...") -> <run>/report/
 	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<pt> distilled=<ckpt>\"]"; exit 2; }
 	$(PY) -m src.compress_report ckpt=$(CKPT) $(ARGS)
+
+data-report: ## Data report of EXP on its full splits (limits off) -> reports/data/<EXP>/ (ARGS="run_dir=..." etc.)
+	$(PY) -m src.data_report experiment=$(EXP) data.limit_train=null data.limit_val=null data.limit_test=null $(ARGS)
 
 test: ## Fast test suite (excludes tests marked slow)
 	$(PY) -m pytest -m "not slow" -q

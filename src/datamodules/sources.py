@@ -10,7 +10,9 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow.parquet as pq
 from datasets import Dataset
+from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
 
 from src.errors import DataError, HubUnreachableError
 from src.modules.model_builder import OFFLINE_HINT, hub_reachable
@@ -30,9 +32,18 @@ def load_split(data_cfg: Any, split: str) -> Dataset:
             f"Data file not found: {path}. Set data.path to the folder holding {split}.{data_cfg.format} "
             "(or LAB_DATA_DIR to the shared datasets folder), or use data.source=hub with internet."
         )
-    builder = "json" if data_cfg.format == "json" else data_cfg.format
-    return datasets.load_dataset(builder, data_files={split: str(path)}, split=split,
-                                 cache_dir=str(Path(data_cfg.cache_dir) / "raw"))
+    try:
+        return datasets.load_dataset(data_cfg.format, data_files={split: str(path)}, split=split,
+                                     cache_dir=str(Path(data_cfg.cache_dir) / "raw"))
+    except DatasetGenerationError as err:
+        problem = "has no rows" if _is_empty(path) else f"could not be read as {data_cfg.format} ({err.__cause__})"
+        raise DataError(f"The {split} split is empty or unreadable: {path} {problem}.") from None
+
+
+def _is_empty(path: Path) -> bool:
+    if path.stat().st_size == 0:
+        return True
+    return path.suffix == ".parquet" and pq.ParquetFile(path).metadata.num_rows == 0
 
 
 def _load_hub_split(data_cfg: Any, split: str) -> Dataset:
@@ -44,7 +55,7 @@ def _load_hub_split(data_cfg: Any, split: str) -> Dataset:
         )
     try:
         return datasets.load_dataset(data_cfg.hub_name, data_cfg.hub_config, split=split)
-    except (ConnectionError, OSError) as err:
+    except (ConnectionError, OSError, DatasetNotFoundError) as err:
         raise HubUnreachableError(f"Could not load dataset '{data_cfg.hub_name}' from the Hub: {err}. "
                                   f"{OFFLINE_HINT}") from None
 

@@ -217,7 +217,7 @@ class TextClassificationDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled, length-grouped or class-weighted order; online augmentation re-noises rows every epoch.
 
-        Custom samplers draw from the global torch RNG, which EpochSeed re-seeds identically on every rank,
+        Samplers are seeded from (seed, epoch) (src/datamodules/samplers.py), identically on every rank,
         so under DDP Lightning's DistributedSamplerWrapper shards one shared order into disjoint parts."""
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
