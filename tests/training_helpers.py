@@ -1,5 +1,7 @@
 """A few optimizer steps of a composed config with a bare Trainer: fast checks of what training changes."""
 
+from functools import cache
+
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -14,11 +16,26 @@ def build_module(cfg: DictConfig) -> TextClassifier:
     return TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
 
 
+@cache
+def _prepared_datamodule(key: str, seed: int) -> TextClassificationDataModule:
+    """Set up once per (data config, tokenizer): loading and cleaning the splits dominates a short fit."""
+    cfg = OmegaConf.create(key)
+    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=seed)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def datamodule_for(cfg: DictConfig) -> TextClassificationDataModule:
+    """A set-up datamodule for `cfg` (shared between tests with the same data and tokenizer)."""
+    tokenizer = {"name_or_path": cfg.model.name_or_path, "tokenizer": cfg.model.tokenizer}
+    return _prepared_datamodule(OmegaConf.to_yaml({"data": cfg.data, "model": tokenizer}), cfg.seed)
+
+
 def quick_fit(cfg: DictConfig, module: TextClassifier | None = None, callbacks: list[Callback] = (),
               **trainer_kwargs: object) -> TextClassifier:
     """Fit `module` (default: built from cfg) without validation, logging or checkpoints."""
     module = module or build_module(cfg)
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    datamodule = datamodule_for(cfg)
     settings = {"accelerator": "cpu", "devices": 1, "max_steps": 2, "limit_val_batches": 0, "logger": False,
                 "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False,
                 "num_sanity_val_steps": 0, **trainer_kwargs}
