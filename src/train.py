@@ -43,6 +43,19 @@ def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+def launcher_run_id() -> str | None:
+    """An id shared by all processes that torchrun or srun started together (None for one process),
+    so that every rank of a multi-node run writes to the same run directory."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "TORCHELASTIC_RUN_ID" in os.environ:
+        if os.environ["TORCHELASTIC_RUN_ID"] == "none":
+            raise ConfigError("torchrun without --rdzv-id: pass run_dir=<shared path> (or --rdzv-id=<id>) so "
+                              "that every process writes to the same run directory.")
+        return f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+        return f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
+    return None
+
+
 def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
     """Where this run writes, and which checkpoint it resumes from (ckpt_path: null | last | <path>)."""
     if cfg.ckpt_path == "last":
@@ -61,6 +74,8 @@ def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
         return Path(cfg.run_dir), None
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV]), None
+    if launcher_run_id():
+        return RUNS_ROOT / cfg.experiment / launcher_run_id(), None
     return RUNS_ROOT / cfg.experiment / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f"), None
 
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from src.config import compose
+from src.errors import ConfigError
 from src.eval import evaluate
+from src.train import launcher_run_id, resolve_run_dir_and_ckpt
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("test/acc", "test/f1_macro", "test/precision", "test/recall", "test/auroc", "test/loss")
@@ -35,3 +38,27 @@ def test_ddp_cpu_test_metrics_equal_a_single_process_evaluation(tmp_path: Path, 
     single = evaluate(Path(summary["best_checkpoint"]), [])["test"]
     for key in METRICS:
         assert summary["test"][key] == pytest.approx(single[key], abs=1e-5), key
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"WORLD_SIZE": "8", "TORCHELASTIC_RUN_ID": "job42"}, "torchrun-job42"),
+    ({"SLURM_NTASKS": "16", "SLURM_JOB_ID": "1234", "SLURM_STEP_ID": "0"}, "slurm-1234-0"),
+    ({"SLURM_NTASKS": "1", "SLURM_JOB_ID": "1234"}, None),
+])
+def test_ranks_of_torchrun_and_srun_launches_share_one_run_dir(monkeypatch, env: dict, expected: str | None,
+                                                                 tmp_path: Path) -> None:
+    for key in ("WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_STEP_ID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert launcher_run_id() == expected
+    if expected:
+        run_dir, _ = resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny"]))
+        assert run_dir == Path("runs") / "imdb_tiny" / expected
+
+
+def test_torchrun_without_a_rendezvous_id_asks_for_run_dir(monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    with pytest.raises(ConfigError, match="run_dir"):
+        launcher_run_id()
