@@ -43,8 +43,8 @@ def tfidf_logreg() -> Pipeline:
 def build_baseline(name: str, args: dict[str, Any]) -> Pipeline:
     """The registered pipeline with `args` as scikit-learn parameters (e.g. clf__alpha, tfidf__min_df)."""
     pipeline = BASELINES.get_builder(name)()
-    try:
-        return pipeline.set_params(**args)
+    try:  # YAML has no tuples; scikit-learn wants them (e.g. tfidf__ngram_range: [1, 3])
+        return pipeline.set_params(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
     except ValueError as err:
         raise ConfigError(
             f"Bad args for baseline '{name}': {err}. Use Pipeline parameter names such as "

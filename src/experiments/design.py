@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any  # noqa: UP035 - OmegaConf needs typing generics
+from typing import Any
 
 import optuna
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +19,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.config import CONFIG_DIR, available, compose
 from src.errors import ConfigError
+from src.experiments.baselines import build_baseline
+from src.experiments.fusion import FUSIONS
+from src.experiments.stats import metric_fn
 from src.validation import require, require_choice
 
 DESIGN_DIR = CONFIG_DIR / "design"
@@ -223,12 +226,11 @@ def random_arms(random: dict[str, Any]) -> dict[str, Arm]:
 
 def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
     """Control exists, seeds are unique, fusion members exist, and baselines/fusions are registered."""
-    from src.experiments.baselines import BASELINES
-    from src.experiments.fusion import FUSIONS
 
     require(bool(arms), "arms", "a design needs at least one arm")
     require_choice("control", spec.control, list(arms))
     require(len(set(spec.seeds)) == len(spec.seeds) > 0, "seeds", "give one or more distinct seeds")
+    metric_fn(spec.metric)
     for arm in arms.values():
         for name in arm.needs:
             require(
@@ -237,7 +239,7 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
                 f"{{arm:{name}}} must name a training arm that needs no other arm",
             )
         if arm.kind == "baseline":
-            BASELINES.check(arm.baseline, key=f"arms.{arm.name}.baseline")
+            build_baseline(arm.baseline, dict(arm.args))
         if arm.kind == "fusion":
             FUSIONS.check(arm.fusion, key=f"arms.{arm.name}.fusion")
             require(len(arm.members) >= 2, f"arms.{arm.name}.members", "fuse at least two arms")

@@ -16,6 +16,7 @@ def test_registered_baselines_learn_a_toy_sentiment_task() -> None:
 
 
 def test_design_args_are_pipeline_parameters() -> None:
-    assert build_baseline("tfidf_logreg", {"clf__C": 0.5}).get_params()["clf__C"] == 0.5
+    params = build_baseline("tfidf_logreg", {"clf__C": 0.5, "tfidf__ngram_range": [1, 3]}).get_params()
+    assert params["clf__C"] == 0.5 and params["tfidf__ngram_range"] == (1, 3)
     with pytest.raises(ConfigError, match="clf__C"):
         build_baseline("tfidf_nb", {"C": 1.0})

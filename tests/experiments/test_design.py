@@ -122,6 +122,8 @@ def test_arm_reference_points_at_the_same_seed_and_runs_after(tmp_path: Path) ->
         ("arms: {a: [], nb: {baseline: svm}}\ncontrol: a", "Unknown baseline 'svm'"),
         ("arms: {a: 3}\ncontrol: a", "list of overrides"),
         ("arms: {a: []}\ncontrol: a\nrepeats: 3", "repeats"),
+        ("arms: {a: []}\ncontrol: a\nmetric: test/bleu", "test/bleu"),
+        ("arms: {a: [], nb: {baseline: tfidf_nb, args: {C: 1}}}\ncontrol: a", "clf__C"),
         ("arms: {a: ['model.distillation.teacher_ckpt={arm:b}/x.ckpt']}\ncontrol: a", "arm:b"),
         ("arms: {a: [optimizer=adamx]}\ncontrol: a\nbase: [experiment=imdb_tiny]", "arm 'a'.*adamx"),
     ],
