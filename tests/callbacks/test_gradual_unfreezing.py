@@ -8,7 +8,7 @@ from lightning.pytorch.callbacks import Callback
 from src.callbacks.gradual_unfreezing import GradualUnfreezing
 from src.callbacks.registry import build_callbacks
 from src.errors import ConfigError
-from tests.training_helpers import quick_fit
+from tests.training_helpers import build_module, quick_fit
 
 PARTS = {"embeddings": "bert.embeddings.", "layer0": "bert.encoder.layer.0.",
          "layer1": "bert.encoder.layer.1.", "pooler": "bert.pooler.", "head": "classifier."}
@@ -53,3 +53,13 @@ def test_refuses_a_model_that_is_already_partly_frozen(make_cfg) -> None:
 def test_bad_stage_length_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="epochs_per_stage"):
         GradualUnfreezing(epochs_per_stage=0)
+
+
+def test_ddp_without_unused_parameter_detection_is_refused(make_cfg) -> None:
+    module = build_module(make_cfg())
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    with pytest.raises(ConfigError, match="ddp_find_unused_parameters_true"):
+        GradualUnfreezing().setup(trainer, module, "fit")
+    allowed = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true",
+                        logger=False)
+    GradualUnfreezing().setup(allowed, module, "fit")

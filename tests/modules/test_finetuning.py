@@ -137,3 +137,28 @@ def test_parameter_counts_are_logged_and_printed(make_cfg, tmp_path: Path, capsy
     metrics = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "params/trainable" in metrics and str(module.parameter_counts["trainable"]) in metrics
     assert module.parameter_counts["trainable"] == 130  # the 64 -> 2 classifier
+
+
+def test_lora_and_adalora_options_reach_peft(make_cfg) -> None:
+    lora = build_module(make_cfg("model.finetune.mode=lora", "model.finetune.lora.r=4",
+                                 "model.finetune.lora.alpha=32", "model.finetune.lora.dropout=0.2",
+                                 "model.finetune.lora.target_modules=[key]"))
+    config = lora.model.peft_config["default"]
+    assert (config.r, config.lora_alpha, config.lora_dropout) == (4, 32, 0.2)
+    assert set(config.target_modules) == {"key"}
+    adapted = {n.split(".lora_A")[0].rsplit(".", 1)[-1]
+               for n, _ in lora.model.named_parameters() if "lora_A" in n}
+    assert adapted == {"key"}
+
+    ada = build_module(make_cfg("model.finetune.mode=adalora", "model.finetune.adalora.target_r=2",
+                                "model.finetune.adalora.delta_t=3")).model.peft_config["default"]
+    assert (ada.init_r, ada.target_r, ada.deltaT, set(ada.target_modules)) == (8, 2, 3, {"query", "value"})
+
+
+def test_prompt_initialised_from_text_embeddings(make_cfg) -> None:
+    module = build_module(make_cfg("model.finetune.mode=prompt", "model.finetune.prompt.num_virtual_tokens=3",
+                                   "model.finetune.prompt.init_text=great movie"))
+    ids = load_tokenizer(module.cfg)("great movie")["input_ids"][:3]  # peft: [CLS] great movie [SEP], cut
+    prompt = module.model.prompt_encoder["default"].embedding.weight
+    words = module.model.get_base_model().bert.embeddings.word_embeddings.weight
+    assert torch.equal(prompt, words[ids])
