@@ -10,7 +10,7 @@ lines of seeded sampling here, and they do not expose per-example seeding.
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 from omegaconf import OmegaConf
-from torch.utils.data import Sampler
 from transformers import PreTrainedTokenizerBase
 
 from src.datamodules.hashing import stable_hash
@@ -195,26 +194,3 @@ class OnlineAugmentedDataset(torch.utils.data.Dataset):
         row = self.dataset[int(index)]
         encoded = dict(self.tokenize(self.augmenter(row["text"], ONLINE, epoch, int(index))))
         return {**encoded, "labels": row["label"]}
-
-
-class EpochTaggedSampler(Sampler[tuple[int, int]]):
-    """Yields (epoch, row) pairs from a row sampler; the epoch is read when an epoch's iteration starts.
-
-    Samplers are iterated in the main process, so the epoch reaches DataLoader workers (persistent or not)
-    inside the index, and Lightning's DistributedSamplerWrapper shards these pairs like plain indices.
-    """
-
-    def __init__(self, rows: Sampler[int], epoch_fn: Callable[[], int]) -> None:
-        self.rows = rows
-        self.epoch_fn = epoch_fn
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch_fn()
-        return ((epoch, int(row)) for row in self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Forward Lightning's per-epoch call to the seeded row sampler."""
-        self.rows.set_epoch(epoch)

@@ -5,8 +5,11 @@ resumed run a different data order than the uninterrupted one. Lightning calls `
 train sampler before every epoch; these samplers re-seed their own generator there.
 """
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import torch
-from torch.utils.data import RandomSampler, WeightedRandomSampler
+from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 
@@ -46,3 +49,36 @@ class SeededLengthGroupedSampler(_EpochSeeded, LengthGroupedSampler):
     def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
         super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
         self._init_seed(seed)
+
+
+class EpochSyncedSampler(Sampler[Any]):
+    """Sets a seeded sampler's epoch from the trainer when an epoch's iteration starts.
+
+    Lightning calls `set_epoch` only on the outermost sampler; under DDP that is the
+    DistributedSamplerWrapper it puts around a custom sampler, which never passes the epoch on, so
+    without this every epoch would repeat epoch 0's order. Samplers are iterated in the main process.
+    """
+
+    def __init__(self, rows: Sampler[int], epoch_fn: Callable[[], int]) -> None:
+        self.rows = rows
+        self.epoch_fn = epoch_fn
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch = self.epoch_fn()
+        if hasattr(self.rows, "set_epoch"):
+            self.rows.set_epoch(epoch)
+        return (self.item(epoch, int(row)) for row in self.rows)
+
+    def item(self, epoch: int, row: int) -> Any:
+        return row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class EpochTaggedSampler(EpochSyncedSampler):
+    """Yields (epoch, row) pairs: online augmentation reads the epoch from the index it is given, so it
+    reaches DataLoader workers (persistent or not) and DDP shards the pairs like plain indices."""
+
+    def item(self, epoch: int, row: int) -> tuple[int, int]:
+        return epoch, row
