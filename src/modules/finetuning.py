@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lightning as L
+from lightning.pytorch.callbacks import Callback
 from peft import AdaLoraConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -91,7 +93,7 @@ def peft_config(model: PreTrainedModel, cfg: Any, tokenizer_name: str | None) ->
                           lora_dropout=lora.dropout, target_modules=targets)
     if cfg.mode == "adalora":
         ada = cfg.adalora
-        # total_step is a placeholder here; `set_adalora_total_steps` writes the trainer's real count.
+        # total_step is a placeholder here; `AdaLoraBudget` writes the trainer's real count.
         return AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=lora.r, target_r=ada.target_r,
                              tinit=ada.tinit, tfinal=ada.tfinal, deltaT=ada.delta_t, lora_alpha=lora.alpha,
                              lora_dropout=lora.dropout, target_modules=targets,
@@ -106,26 +108,31 @@ def peft_config(model: PreTrainedModel, cfg: Any, tokenizer_name: str | None) ->
                               **init)
 
 
-def set_adalora_total_steps(model: nn.Module, total_steps: int) -> None:
-    """Give AdaLoRA's rank allocator the run's real number of optimizer steps (known only to the trainer)."""
-    if not is_adalora(model):
-        return
-    config = model.peft_config[model.active_adapter]
-    if config.tinit >= total_steps - config.tfinal:
-        raise ConfigError(f"AdaLoRA needs tinit + tfinal < total optimizer steps ({total_steps}); lower "
-                          "model.finetune.adalora.tinit / tfinal or train longer.")
-    config.total_step = total_steps
-    model.base_model.rankallocator.set_total_step(total_steps)
+class AdaLoraBudget(Callback):
+    """AdaLoRA's rank allocation: the run's real step count at fit start, then one budget update per
+    optimizer step, after the step and before the gradients are zeroed (as peft's docs require)."""
+
+    def __init__(self) -> None:
+        self.last_step = -1
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        config = pl_module.model.peft_config[pl_module.model.active_adapter]
+        total_steps = int(trainer.estimated_stepping_batches)
+        if config.tinit >= total_steps - config.tfinal:
+            raise ConfigError(f"AdaLoRA needs tinit + tfinal < total optimizer steps ({total_steps}); lower "
+                              "model.finetune.adalora.tinit / tfinal or train longer.")
+        config.total_step = total_steps
+        pl_module.model.base_model.rankallocator.set_total_step(total_steps)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        if trainer.global_step != self.last_step:  # an optimizer step happened (not mid-accumulation)
+            self.last_step = trainer.global_step
+            pl_module.model.base_model.update_and_allocate(trainer.global_step)
 
 
-def adalora_step(model: nn.Module, global_step: int) -> None:
-    """AdaLoRA's budget update, due after each optimizer step while gradients still exist."""
-    if is_adalora(model):
-        model.base_model.update_and_allocate(global_step)
-
-
-def is_adalora(model: nn.Module) -> bool:
-    return isinstance(model, PeftModel) and model.peft_type == "ADALORA"
+def finetuning_callbacks(model: nn.Module) -> list[Callback]:
+    """Callbacks a fine-tuning mode needs (added through `LightningModule.configure_callbacks`)."""
+    return [AdaLoraBudget()] if isinstance(model, PeftModel) and model.peft_type == "ADALORA" else []
 
 
 def parameter_counts(model: nn.Module) -> dict[str, float]:

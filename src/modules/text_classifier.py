@@ -6,6 +6,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torchmetrics import MetricCollection
@@ -21,7 +22,7 @@ from torchmetrics.classification import (
 
 from src.compression.structure import normalize_record, remove_units
 from src.modules.figures import save_classification_figures
-from src.modules.finetuning import adalora_step, apply_finetuning, parameter_counts, set_adalora_total_steps
+from src.modules.finetuning import apply_finetuning, finetuning_callbacks, parameter_counts
 from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
 from src.modules.optimizers import build_optimizer
 from src.modules.regularization import penalised_parameters, penalty
@@ -111,8 +112,8 @@ class TextClassifier(L.LightningModule):
         rank_zero_info("Parameters: {trainable:,} trainable of {total:,} ({trainable_pct:.2f}%)".format(
             **self.parameter_counts))
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        adalora_step(self.model, self.global_step)
+    def configure_callbacks(self) -> list[Callback]:
+        return finetuning_callbacks(self.model)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch)
@@ -168,7 +169,6 @@ class TextClassifier(L.LightningModule):
         optimizer = build_optimizer(self.model, opt_cfg.name, opt_cfg.lr, opt_cfg.weight_decay,
                                     OmegaConf.to_container(opt_cfg.args), opt_cfg.head_lr,
                                     opt_cfg.layer_decay)
-        set_adalora_total_steps(self.model, int(self.trainer.estimated_stepping_batches))
         scheduler = build_scheduler(optimizer, sched_cfg.name, int(self.trainer.estimated_stepping_batches),
                                     sched_cfg.warmup_steps, sched_cfg.warmup_ratio,
                                     OmegaConf.to_container(sched_cfg.args))
