@@ -3,7 +3,7 @@
 full: every weight trains. frozen: the encoder is frozen, only the head trains (feature-based).
 partial: embeddings + the bottom `frozen_layers` layers are frozen. lora / adalora / prompt: a `peft`
 adapter (the head stays fully trainable). Gradual unfreezing is a callback
-(src/callbacks/gradual_unfreezing.py) that uses `layer_stack` below.
+(src/callbacks/gradual_unfreezing.py) that uses `parameter_depths` below.
 
     python -m src.modules.finetuning ckpt=runs/<exp>/<run>/checkpoints/last.ckpt out=exported/<name>
 
