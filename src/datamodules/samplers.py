@@ -5,8 +5,7 @@ resumed run a different data order than the uninterrupted one. Lightning calls `
 train sampler before every epoch; these samplers re-seed their own generator there.
 """
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
@@ -51,34 +50,25 @@ class SeededLengthGroupedSampler(_EpochSeeded, LengthGroupedSampler):
         self._init_seed(seed)
 
 
-class EpochSyncedSampler(Sampler[Any]):
-    """Sets a seeded sampler's epoch from the trainer when an epoch's iteration starts.
+class EpochTaggedSampler(Sampler[tuple[int, int]]):
+    """Yields (epoch, row) pairs from a seeded row sampler, for online augmentation: the dataset reads the
+    epoch from the index it is given, so it reaches DataLoader workers (persistent or not).
 
-    Lightning calls `set_epoch` only on the outermost sampler; under DDP that is the
-    DistributedSamplerWrapper it puts around a custom sampler, which never passes the epoch on, so
-    without this every epoch would repeat epoch 0's order. Samplers are iterated in the main process.
-    """
+    Lightning calls `set_epoch` on this sampler before every epoch (under DDP on its
+    DistributedSamplerWrapper, which forwards it here); it is passed on to the row sampler."""
 
-    def __init__(self, rows: Sampler[int], epoch_fn: Callable[[], int]) -> None:
+    def __init__(self, rows: Sampler[int]) -> None:
         self.rows = rows
-        self.epoch_fn = epoch_fn
+        self.epoch = 0
 
-    def __iter__(self) -> Iterator[Any]:
-        epoch = self.epoch_fn()
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
         if hasattr(self.rows, "set_epoch"):
             self.rows.set_epoch(epoch)
-        return (self.item(epoch, int(row)) for row in self.rows)
 
-    def item(self, epoch: int, row: int) -> Any:
-        return row
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        return ((epoch, int(row)) for row in self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
-
-
-class EpochTaggedSampler(EpochSyncedSampler):
-    """Yields (epoch, row) pairs: online augmentation reads the epoch from the index it is given, so it
-    reaches DataLoader workers (persistent or not) and DDP shards the pairs like plain indices."""
-
-    def item(self, epoch: int, row: int) -> tuple[int, int]:
-        return epoch, row

@@ -24,7 +24,6 @@ from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.cleaning import CleaningStats, clean_dataset
 from src.datamodules.hashing import stable_hash
 from src.datamodules.samplers import (
-    EpochSyncedSampler,
     EpochTaggedSampler,
     SeededLengthGroupedSampler,
     SeededRandomSampler,
@@ -219,31 +218,24 @@ class TextClassificationDataModule(L.LightningDataModule):
         """Shuffled, length-grouped or class-weighted order; online augmentation re-noises rows every epoch.
 
         Samplers are seeded from (seed, epoch) (src/datamodules/samplers.py), identically on every rank,
-        so under DDP Lightning's DistributedSampler(Wrapper) shards one shared order into disjoint parts."""
+        so under DDP Lightning's DistributedSampler(Wrapper) shards one shared order into disjoint parts
+        (the wrapper forwards `set_epoch` to the sampler it wraps)."""
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
             return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
                                 sampler=sampler)
         tokenize = partial(self.tokenizer, truncation=True, max_length=self.cfg.max_length)
         dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, tokenize)
-        rows = sampler.rows if isinstance(sampler, EpochSyncedSampler) else sampler
-        tagged = EpochTaggedSampler(rows, self._current_epoch)
-        return self._loader(dataset, self.cfg.batch_size, sampler=tagged)
+        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler))
 
     def train_sampler(self) -> Sampler[int]:
-        """Class-weighted (weighted_sampler balancing), length-grouped or uniform order, seeded per epoch.
-
-        The custom samplers get their epoch from the trainer (EpochSyncedSampler): under DDP Lightning
-        wraps them and its wrapper does not pass `set_epoch` on. The uniform one stays a RandomSampler,
-        which Lightning replaces by a DistributedSampler."""
+        """Class-weighted (weighted_sampler balancing), length-grouped or uniform order, seeded per epoch."""
         weights = self.row_sampling_weights()
         if weights is not None:
-            weighted = SeededWeightedRandomSampler(weights, seed=self.seed)
-            return EpochSyncedSampler(weighted, self._current_epoch)
+            return SeededWeightedRandomSampler(weights, seed=self.seed)
         if self.cfg.group_by_length:
             lengths = [int(n) for n in self.splits["train"].with_format(None)["length"]]
-            grouped = SeededLengthGroupedSampler(self.cfg.batch_size, lengths=lengths, seed=self.seed)
-            return EpochSyncedSampler(grouped, self._current_epoch)
+            return SeededLengthGroupedSampler(self.cfg.batch_size, lengths=lengths, seed=self.seed)
         return SeededRandomSampler(self.splits["train"], seed=self.seed)
 
     def row_sampling_weights(self) -> list[float] | None:
@@ -251,9 +243,6 @@ class TextClassificationDataModule(L.LightningDataModule):
         if self.balanced.sampling_weights is None:
             return None
         return np.asarray(self.balanced.sampling_weights)[label_array(self.texts["train"])].tolist()
-
-    def _current_epoch(self) -> int:
-        return self.trainer.current_epoch if self.trainer is not None else 0
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits["validation"].remove_columns("length"), self.cfg.eval_batch_size)
