@@ -1,5 +1,6 @@
 """Confusion-matrix and ROC figures for the test split, saved as PNG (and logged to W&B by train.py)."""
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -23,8 +24,8 @@ def _plot(matrix, fpr, tpr, label_names: list[str], out_dir: Path) -> dict[str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.imshow(matrix, cmap="Blues")
-    for (i, j), count in zip(((i, j) for i in range(len(matrix)) for j in range(len(matrix))), matrix.flatten()):
-        ax.text(j, i, int(count), ha="center", va="center")
+    for i, j in itertools.product(range(len(label_names)), repeat=2):
+        ax.text(j, i, int(matrix[i, j]), ha="center", va="center")
     ax.set(xticks=range(len(label_names)), yticks=range(len(label_names)),
            xticklabels=label_names, yticklabels=label_names, xlabel="predicted", ylabel="true",
            title="Confusion matrix (test)")
