@@ -2,6 +2,7 @@
 pruned checkpoints reload into a plain model with the same outputs."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -98,3 +99,28 @@ def test_bad_pruning_config_names_the_key(make_cfg, tmp_path):
     module = build_module(make_cfg("model=tiny_gpt2"))
     with pytest.raises(ConfigError, match="BERT-family"):
         MagnitudePruning(tmp_path, method="heads").setup(None, module, "fit")
+
+
+@pytest.mark.parametrize("unit, schedule, expected", [
+    ("epoch", "cubic", {24: 0.0, 50: 0.5 * (1 - 0.5**3), 75: 0.5, 99: 0.5}),
+    ("step", "one_shot", {0: 0.0, 1: 0.5, 99: 0.5}),
+])
+def test_schedule_in_steps_or_epochs(tmp_path, unit, schedule, expected):
+    callback = MagnitudePruning(tmp_path, target=0.5, schedule=schedule, unit=unit, start=1, end=3)
+    trainer = SimpleNamespace(estimated_stepping_batches=100, num_training_batches=25,
+                              accumulate_grad_batches=1)
+    callback.on_train_start(trainer, None)
+    assert callback._steps == ((25, 75) if unit == "epoch" else (1, 3))
+    assert {step: callback.level_at(step) for step in expected} == pytest.approx(expected)
+
+
+def test_target_options_choose_the_layers(make_cfg):
+    model = build_module(make_cfg()).model
+    names = lambda **kw: {n for n, _ in prunable_weights(model, **kw)}  # noqa: E731
+    default = names()
+    assert not any("embeddings" in n or "classifier" in n or "pooler" in n for n in default)
+    assert names(include_embeddings=True) - default == {"bert.embeddings.word_embeddings",
+                                                        "bert.embeddings.position_embeddings",
+                                                        "bert.embeddings.token_type_embeddings"}
+    assert names(include_classifier=True) - default == {"classifier", "bert.pooler.dense"}
+    assert names(exclude=("intermediate",)) == {n for n in default if "intermediate" not in n}

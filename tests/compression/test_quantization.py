@@ -1,6 +1,8 @@
 """QAT and PTQ int8: fake quantization trains, conversion really quantizes BERT and GPT-2 linear layers,
 int8 predictions agree with the fake-quant model, and the int8 model saves and loads."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch.ao.nn.quantized import Embedding as QuantizedEmbedding
@@ -95,3 +97,19 @@ def test_make_quantize_cli_writes_ptq_int8(make_cfg, tmp_path):
     loaded = load_variant(tmp_path / "run" / "compression" / "ptq_int8.pt")
     assert isinstance(loaded.model.bert.encoder.layer[0].attention.self.query, DynamicQuantizedLinear)
     assert quantize_main([f"ckpt={tmp_path / 'missing.ckpt'}"]) == 2
+
+
+def test_qat_options_start_epoch_exclude_embeddings(make_cfg, tmp_path):
+    module = build_module(make_cfg())
+    callback = QuantizationAwareTraining(tmp_path, start_epoch=1, exclude=[], quantize_embeddings=False,
+                                         filename="int8.pt")
+    callback.on_train_epoch_start(SimpleNamespace(current_epoch=0), module)
+    assert not callback.active and not hasattr(module.model.classifier, "weight_fake_quant")
+    callback.on_train_epoch_start(SimpleNamespace(current_epoch=1), module)
+    assert callback.active and hasattr(module.model.classifier, "weight_fake_quant")  # exclude=[]: head too
+    callback.on_train_end(SimpleNamespace(checkpoint_callback=None, callbacks=[], is_global_zero=True,
+                                          global_rank=0), module)
+    assert callback.export_path == tmp_path / "compression" / "int8.pt"
+    int8 = load_int8(callback.export_path).model
+    assert isinstance(int8.classifier, DynamicQuantizedLinear)
+    assert isinstance(int8.get_input_embeddings(), torch.nn.Embedding)  # quantize_embeddings=false
