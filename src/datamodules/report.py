@@ -126,12 +126,13 @@ def plot_lengths(lengths: dict[str, np.ndarray], max_length: int, path: Path) ->
     top = max(np.percentile(v, 99.5) for v in lengths.values())
     bins = np.linspace(0, top, 60)
     for split, values in lengths.items():
-        ax.hist(np.minimum(values, top), bins=bins, alpha=0.5, label=f"{split} (n={len(values):,})")
+        ax.hist(np.minimum(values, top), bins=bins, density=True, histtype="step", linewidth=1.5,
+                label=f"{split} (n={len(values):,})")
     for limit in sorted({max_length, *TRUNCATION_LENGTHS}):
         if limit <= top:
             ax.axvline(limit, color="black", linestyle="--" if limit == max_length else ":", linewidth=1)
             ax.text(limit, ax.get_ylim()[1] * 0.95, f" {limit}", fontsize=8)
-    ax.set(xlabel="tokens per text (untruncated, clipped at p99.5)", ylabel="texts", title="Token lengths")
+    ax.set(xlabel="tokens per text (untruncated, clipped at p99.5)", ylabel="density", title="Token lengths")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -146,12 +147,13 @@ def plot_class_counts(balancing: dict[str, Any], path: Path) -> Path:
     names = list(balancing["before_balancing"])
     x = np.arange(len(names))
     width = 0.8 / len(stages)
-    fig, ax = plt.subplots(figsize=(max(5, 1.5 * len(names)), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(names)), 4))
     for i, stage in enumerate(stages):
         ax.bar(x + i * width, [balancing[stage][n] for n in names], width, label=stage.replace("_", " "))
     ax.set_xticks(x + width * (len(stages) - 1) / 2, names)
     ax.set(ylabel="train rows", title=f"Class counts (balancing: {balancing['strategy']})")
-    ax.legend()
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncol=2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
