@@ -75,3 +75,13 @@ def test_train_runs_distillation_and_checks_its_config(make_cfg, teacher_ckpt, t
         make_cfg(f"model.distillation.teacher_ckpt={tmp_path / 'nope.ckpt'}")
     with pytest.raises(ConfigError, match="alpha"):
         make_cfg(f"model.distillation.teacher_ckpt={teacher_ckpt}", "model.distillation.alpha=2")
+
+
+def test_init_checkpoint_starts_from_its_weights(make_cfg, teacher_ckpt):
+    cfg = make_cfg(f"model.init_checkpoint={teacher_ckpt}")
+    module = build_classifier(dict(cfg.model), list(cfg.data.label_names))
+    saved = torch.load(teacher_ckpt, weights_only=False)["state_dict"]
+    assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
+    gpt2 = make_cfg("model=tiny_gpt2", f"model.init_checkpoint={teacher_ckpt}")
+    with pytest.raises(ConfigError, match="does not fit this model"):
+        build_classifier(dict(gpt2.model), list(gpt2.data.label_names))
