@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import regex
 from datasets import Dataset
 from omegaconf import OmegaConf
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -23,9 +24,9 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 REPEATED_PUNCTUATION = re.compile(r"([^\w\s])\1+")
 WORD = re.compile(r"\b[\w']+\b")
 WHITESPACE = re.compile(r"\s+")
-# Unicode categories removed by `control_chars` (Cc control, Cf format incl. zero-width) and `special_chars`.
-CONTROL_CATEGORIES = ("Cc", "Cf")
-SPECIAL_CATEGORIES = ("Sm", "Sc", "Sk", "So", "Co", "Cn")
+LINE_BREAKS = re.compile(r"[\t\n\r]")
+CONTROL = regex.compile(r"[\p{Cc}\p{Cf}]")  # control and format characters (zero-width ones included)
+SPECIAL = regex.compile(r"[\p{S}\p{Co}\p{Cn}]")  # symbols, emoji, private-use and unassigned code points
 
 
 def strip_html(text: str) -> str:
@@ -39,8 +40,7 @@ def normalize_unicode(text: str) -> str:
 
 def remove_control_chars(text: str) -> str:
     """Drop control, format and zero-width characters; tabs and newlines become spaces."""
-    return "".join(" " if ch in "\t\n\r" else ch for ch in text
-                   if ch in "\t\n\r" or unicodedata.category(ch) not in CONTROL_CATEGORIES)
+    return CONTROL.sub("", LINE_BREAKS.sub(" ", text))
 
 
 def remove_urls(text: str) -> str:
@@ -53,7 +53,7 @@ def remove_emails(text: str) -> str:
 
 def remove_special_chars(text: str) -> str:
     """Drop symbols, emoji and private-use characters; letters, digits and punctuation stay."""
-    return "".join(ch for ch in text if unicodedata.category(ch) not in SPECIAL_CATEGORIES)
+    return SPECIAL.sub("", text)
 
 
 def collapse_repeated_punctuation(text: str) -> str:
