@@ -64,10 +64,14 @@ def test_short_kd_run_lowers_the_loss(make_cfg, teacher_ckpt):
     assert not [k for k in module.state_dict() if k.startswith("teacher")]  # checkpoints: the student only
 
 
-def test_train_runs_distillation_and_checks_its_config(make_cfg, teacher_ckpt, tmp_path):
+@pytest.mark.slow
+def test_train_runs_a_distillation_experiment(make_cfg, teacher_ckpt):
     summary = train(make_cfg(f"model.distillation.teacher_ckpt={teacher_ckpt}", "data.limit_train=64",
                              "trainer.max_epochs=1"))
     assert 0.0 <= summary["test"]["test/acc"] <= 1.0
+
+
+def test_distillation_config_is_checked(make_cfg, teacher_ckpt, tmp_path):
     with pytest.raises(ConfigError, match="No finished run under runs/no_such_experiment"):
         compose(["experiment=imdb_distill",
                  "model.distillation.teacher_ckpt=${latest_checkpoint:no_such_experiment}"])
