@@ -9,20 +9,17 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+from torch.utils.data import RandomSampler
+from transformers import PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the non-interactive backend
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import RandomSampler  # noqa: E402
-from transformers import PreTrainedTokenizerBase  # noqa: E402
-from transformers.trainer_pt_utils import LengthGroupedSampler  # noqa: E402
-
-from src.datamodules.balancing import class_counts  # noqa: E402
-from src.datamodules.sources import label_array  # noqa: E402
-from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
+from src.datamodules.balancing import class_counts
+from src.datamodules.sources import label_array
+from src.datamodules.text_classification import TextClassificationDataModule
 
 PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 TRUNCATION_LENGTHS = (128, 256, 512)
@@ -122,7 +119,8 @@ def _expected_draws(weights: list[float], labels: np.ndarray, names: list[str]) 
 
 def plot_lengths(lengths: dict[str, np.ndarray], max_length: int, path: Path) -> Path:
     """Token-length histogram per split, with the truncation limits marked."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     top = max(np.percentile(v, 99.5) for v in lengths.values())
     bins = np.linspace(0, top, 60)
     for split, values in lengths.items():
@@ -136,7 +134,6 @@ def plot_lengths(lengths: dict[str, np.ndarray], max_length: int, path: Path) ->
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -147,7 +144,8 @@ def plot_class_counts(balancing: dict[str, Any], path: Path) -> Path:
     names = list(balancing["before_balancing"])
     x = np.arange(len(names))
     width = 0.8 / len(stages)
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(names)), 4))
+    fig = Figure(figsize=(max(6, 1.5 * len(names)), 4))
+    ax = fig.subplots()
     for i, stage in enumerate(stages):
         ax.bar(x + i * width, [balancing[stage][n] for n in names], width, label=stage.replace("_", " "))
     ax.set_xticks(x + width * (len(stages) - 1) / 2, names)
@@ -156,7 +154,6 @@ def plot_class_counts(balancing: dict[str, Any], path: Path) -> Path:
     ax.legend(loc="upper center", ncol=2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

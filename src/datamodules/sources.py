@@ -36,7 +36,8 @@ def load_split(data_cfg: Any, split: str) -> Dataset:
         return datasets.load_dataset(data_cfg.format, data_files={split: str(path)}, split=split,
                                      cache_dir=str(Path(data_cfg.cache_dir) / "raw"))
     except DatasetGenerationError as err:
-        problem = "has no rows" if _is_empty(path) else f"could not be read as {data_cfg.format} ({err.__cause__})"
+        problem = ("has no rows" if _is_empty(path)
+                   else f"could not be read as {data_cfg.format} ({err.__cause__})")
         raise DataError(f"The {split} split is empty or unreadable: {path} {problem}.") from None
 
 

@@ -1,6 +1,7 @@
 """Balancing on a real 90 % / 10 % IMDB slice: counts each strategy promises, class-weighted loss by hand."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,8 @@ from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import WeightedRandomSampler
 
-from src.datamodules.augmentation import build_augmenter
-from src.datamodules.balancing import BALANCERS, class_counts
+from src.datamodules.augmentation import Augmenter, build_augmenter
+from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
@@ -26,12 +27,12 @@ def skewed(make_imbalanced: Callable[..., pd.DataFrame]) -> Dataset:
 
 
 @pytest.fixture
-def augmenter(skewed: Dataset, make_cfg: Callable[..., DictConfig]):  # noqa: ANN201 - an Augmenter
+def augmenter(skewed: Dataset, make_cfg: Callable[..., DictConfig]) -> Augmenter:
     tokenizer = load_tokenizer(make_cfg().model)
     return build_augmenter(OmegaConf.structured(AugmentationConfig), skewed["text"], tokenizer, seed=0)
 
 
-def run(strategy: str, dataset: Dataset, augmenter=None):  # noqa: ANN001, ANN201 - test helper
+def run(strategy: str, dataset: Dataset, augmenter: Augmenter | None = None) -> Balanced:
     return BALANCERS.get_builder(strategy)(dataset, 2, 42, augmenter)
 
 
@@ -60,7 +61,7 @@ def test_oversample_duplicates_minority_rows_up_to_majority(skewed: Dataset) -> 
     assert result.dataset.select(range(200))["text"] == skewed["text"]
 
 
-def test_synthetic_adds_augmented_minority_copies(skewed: Dataset, augmenter) -> None:  # noqa: ANN001
+def test_synthetic_adds_augmented_minority_copies(skewed: Dataset, augmenter: Augmenter) -> None:
     result = run("synthetic", skewed, augmenter)
     assert class_counts(result.dataset, 2) == [180, 180]
     extra = result.dataset.select(range(200, 360))
@@ -112,8 +113,10 @@ def test_class_weighted_loss_equals_hand_computation(make_cfg: Callable[..., Dic
 
 
 def test_datamodule_applies_the_strategy_and_exposes_class_weights(
-    make_cfg: Callable[..., DictConfig], make_imbalanced: Callable[..., pd.DataFrame], write_dataset
-) -> None:  # noqa: ANN001
+    make_cfg: Callable[..., DictConfig],
+    make_imbalanced: Callable[..., pd.DataFrame],
+    write_dataset: Callable[..., Path],
+) -> None:
     folder = write_dataset({"train": make_imbalanced(270, 30), "test": make_imbalanced(20, 20)})
     base = [
         f"data.path={folder}",
