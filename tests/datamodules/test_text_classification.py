@@ -164,3 +164,11 @@ def test_online_augmentation_trains_end_to_end(make_cfg: Callable[..., DictConfi
     summary = train(cfg)
     assert summary["global_step"] == 2 * 2  # 64 rows / batch 32, two epochs
     assert 0.0 <= summary["test"]["test/f1_macro"] <= 1.0
+
+
+def test_sst2_experiment_uses_the_shared_glue_files(make_cfg: Callable[..., DictConfig]) -> None:
+    cfg = make_cfg("model=tiny_bert", "data.limit_train=64", "data.limit_val=16", experiment="sst2_minilm")
+    dm = datamodule(cfg)
+    dm.setup()
+    assert (len(dm.splits["train"]), len(dm.splits["validation"]), len(dm.splits["test"])) == (64, 16, 872)
+    assert max(dm.splits["test"].with_format(None)["length"]) <= 64
