@@ -10,11 +10,11 @@ from lightning.pytorch.callbacks import (
     Callback,
     EarlyStopping,
     LearningRateMonitor,
-    ModelCheckpoint,
     OnExceptionCheckpoint,
     RichProgressBar,
 )
 
+from src.callbacks.checkpoint import LastEpochCheckpoint
 from src.errors import ConfigError
 from src.registry import Registry
 
@@ -24,7 +24,7 @@ CALLBACKS = Registry("callback")
 @CALLBACKS.register("model_checkpoint")
 def model_checkpoint(run_dir: Path, **kwargs: Any) -> Callback:
     kwargs.setdefault("filename", "best-{epoch:02d}-{step}")
-    return ModelCheckpoint(dirpath=run_dir / "checkpoints", auto_insert_metric_name=False, **kwargs)
+    return LastEpochCheckpoint(dirpath=run_dir / "checkpoints", auto_insert_metric_name=False, **kwargs)
 
 
 @CALLBACKS.register("early_stopping")

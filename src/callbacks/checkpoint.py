@@ -1,0 +1,19 @@
+"""ModelCheckpoint whose `last.ckpt` really is the last epoch.
+
+Lightning 2.6 writes `last.ckpt` only at steps where a top-k checkpoint was saved, so once the
+monitored metric stops improving `last.ckpt` goes stale and `ckpt_path=last` would resume from an
+old epoch. This subclass refreshes it after every validation.
+"""
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class LastEpochCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` (best top-k by the monitored metric) + a `last.ckpt` written every validation."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        stale = self._last_global_step_saved != trainer.global_step
+        if self.save_last and stale and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -1,0 +1,169 @@
+"""End-to-end training with tiny random-init BERT and GPT-2 models on slices of the real IMDB data."""
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import DictConfig
+
+from src import eval as eval_entry
+from src import train as train_entry
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.errors import HubUnreachableError
+from src.modules.model_builder import load_tokenizer
+from src.modules.text_classifier import TextClassifier
+from src.train import train
+
+MakeCfg = Callable[..., DictConfig]
+QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64")
+
+
+def state_dict_of(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
+def test_fast_dev_run_fit_validate_test(make_cfg: MakeCfg, model: str) -> None:
+    cfg = make_cfg(f"model={model}", "trainer.fast_dev_run=true", *QUICK)
+    summary = train(cfg)
+    run_dir = Path(summary["run_dir"])
+    assert {"test/acc", "test/f1_macro", "test/auroc", "test/precision", "test/recall"} <= set(summary["test"])
+    assert (run_dir / "config.yaml").is_file()
+    assert json.loads((run_dir / "metrics.json").read_text())["test"] == summary["test"]
+    assert (run_dir / "figures" / "confusion_matrix.png").is_file()
+    assert (run_dir / "figures" / "roc.png").is_file()
+    assert len((run_dir / "predictions_test.csv").read_text().splitlines()) == 1 + 32
+
+
+def test_gpt2_pads_with_eos_and_pools_last_real_token(make_cfg: MakeCfg) -> None:
+    cfg = make_cfg("model=tiny_gpt2")
+    tokenizer = load_tokenizer(cfg.model)
+    model = TextClassifier(dict(cfg.model), ["negative", "positive"]).eval()
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id == model.model.config.pad_token_id
+    short = tokenizer(["a great movie"], return_tensors="pt")
+    padded = tokenizer(["a great movie", "a much longer review that needs no padding at all"],
+                       padding=True, return_tensors="pt")
+    with torch.no_grad():
+        alone = model(dict(short))
+        batched = model(dict(padded))
+    torch.testing.assert_close(alone[0], batched[0], atol=1e-5, rtol=1e-5)
+
+
+def test_tiny_model_overfits_32_examples(make_cfg: MakeCfg) -> None:
+    cfg = make_cfg("data.limit_train=32", "data.limit_val=16", "data.limit_test=16", "data.max_length=64",
+                   "data.batch_size=16", "scheduler=constant", "model.optimizer.lr=3e-3")
+    L.seed_everything(cfg.seed)
+    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    model = TextClassifier(dict(cfg.model), list(cfg.data.label_names))
+    L.Trainer(max_epochs=15, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              num_sanity_val_steps=0, limit_val_batches=0).fit(model, datamodule)
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for batch in datamodule.train_dataloader():
+            correct += (model(batch).argmax(-1) == batch["labels"]).sum().item()
+    assert correct / 32 >= 0.95
+
+
+def test_same_seed_same_metrics(make_cfg: MakeCfg, tmp_path: Path) -> None:
+    first = train(make_cfg(*QUICK, "trainer.max_epochs=1", f"run_dir={tmp_path / 'a'}"))
+    second = train(make_cfg(*QUICK, "trainer.max_epochs=1", f"run_dir={tmp_path / 'b'}"))
+    assert first["test"] == second["test"]
+
+
+class _InterruptAt(L.Callback):
+    """Simulates Ctrl-C before the batch that would make `step` optimizer steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def _interrupted_train(cfg: DictConfig, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run `train(cfg)` and press Ctrl-C (KeyboardInterrupt) when `step` is reached."""
+    original_build = train_entry.build_callbacks
+    with monkeypatch.context() as patch:
+        patch.setattr(train_entry, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
+        with pytest.raises(SystemExit):
+            train(cfg)
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(make_cfg: MakeCfg, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    args = (*QUICK, "data.batch_size=16", "trainer.max_epochs=2")
+    full = train(make_cfg(*args, f"run_dir={tmp_path / 'full'}"))
+    _interrupted_train(make_cfg(*args, f"run_dir={tmp_path / 'split'}"), step=4, monkeypatch=monkeypatch)
+    resumed = train(make_cfg(*args, "ckpt_path=last", f"run_dir={tmp_path / 'split'}"))
+    assert resumed["global_step"] == full["global_step"] == 8
+    full_weights = state_dict_of(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    resumed_weights = state_dict_of(tmp_path / "split" / "checkpoints" / "last.ckpt")
+    for name, tensor in full_weights.items():
+        torch.testing.assert_close(resumed_weights[name], tensor, rtol=0, atol=0, msg=name)
+    assert resumed["test"] == full["test"]
+
+
+def test_ctrl_c_leaves_checkpoint_and_logs_and_resumes(make_cfg: MakeCfg, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = tmp_path / "interrupted"
+    _interrupted_train(make_cfg(*QUICK, "data.batch_size=16", "trainer.max_epochs=2", f"run_dir={run_dir}"),
+                       step=5, monkeypatch=monkeypatch)
+    assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
+    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "csv" / "metrics.csv").read_text().startswith(("epoch", "lr", "step", "train", "val"))
+    summary = train(make_cfg(*QUICK, "data.batch_size=16", "trainer.max_epochs=2", "ckpt_path=last",
+                             f"run_dir={run_dir}"))
+    assert summary["global_step"] == 8
+    assert (run_dir / "metrics.json").is_file()
+
+
+def test_eval_prints_metrics_and_writes_json(make_cfg: MakeCfg, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    summary = train(make_cfg(*QUICK, "trainer.max_epochs=1"))
+    ckpt = Path(summary["run_dir"]) / "checkpoints" / "last.ckpt"
+    out = tmp_path / "eval.json"
+    assert eval_entry.main([f"ckpt={ckpt}", f"out={out}"]) == 0
+    written = json.loads(out.read_text())["test"]
+    assert "test/acc" in capsys.readouterr().out
+    for key in ("test/acc", "test/f1_macro", "test/auroc"):
+        assert 0.0 <= written[key] <= 1.0
+
+
+def test_eval_missing_checkpoint_is_a_clear_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        assert eval_entry.main([f"ckpt={tmp_path / 'nope.ckpt'}"]) == 2
+    assert "Checkpoint not found" in caplog.text
+
+
+def test_wandb_falls_back_to_offline_without_api_key(make_cfg: MakeCfg, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: no credentials
+    monkeypatch.setenv("NETRC", str(tmp_path / "missing-netrc"))
+    cfg = make_cfg(*QUICK, "trainer.fast_dev_run=true", "logger=wandb")
+    with caplog.at_level(logging.WARNING):
+        summary = train(cfg)
+    assert "offline" in caplog.text
+    run_dir = Path(summary["run_dir"])
+    assert list((run_dir / "wandb").glob("offline-run-*")), "W&B offline run files are missing"
+    assert (run_dir / "metrics.json").is_file()
+
+
+def test_hub_model_without_hub_stops_at_once_naming_offline_default(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        assert train_entry.main(["experiment=imdb_bert"]) == 2
+    assert "bert-base-uncased" in caplog.text and "imdb_minilm" in caplog.text
+    assert "Traceback" not in caplog.text
+    from src.config import compose
+    with pytest.raises(HubUnreachableError, match="Hugging Face Hub"):
+        train(compose(["experiment=imdb_gpt2", f"run_dir={tmp_path / 'gpt2-run'}"]))
