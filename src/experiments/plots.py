@@ -94,8 +94,12 @@ def roc_curves(results: Results) -> Figure:
 def confusion_matrices(results: Results) -> Figure:
     """One confusion matrix per arm, summed over seeds."""
     arms = results.arms
-    fig, axes = plt.subplots(1, len(arms), figsize=(3.2 * len(arms), 3.2), squeeze=False)
-    for ax, arm in zip(axes[0], arms, strict=True):
+    cols = min(4, len(arms))
+    rows = -(-len(arms) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(arms):]:
+        ax.set_visible(False)
+    for ax, arm in zip(axes.flat, arms, strict=False):
         preds = list(results.predictions(arm).values())
         n_classes = preds[0][0].shape[1]
         matrix = sum(confusion_matrix(y, p.argmax(1), labels=range(n_classes)) for p, y in preds)

@@ -43,8 +43,8 @@ def comparison_markdown(results: Results, arms: pd.DataFrame, comparisons: pd.Da
         return f"The control arm `{results.control}` has no finished run yet: no comparison."
     primary = arms[arms["metric"] == results.metric].set_index("arm")
     head = (
-        "| arm | mean [95% CI] | Δ vs control | bootstrap 95% CI of Δ | paired t p | Holm p | Wilcoxon p "
-        "| Cohen's d | McNemar p (per seed) |"
+        "| arm | mean [95% CI] | mean Δ vs control | pooled Δ [bootstrap 95% CI] | paired t p | Holm p "
+        "| Wilcoxon p | Cohen's d | McNemar p (per seed) |"
     )
     lines = [head, "|---|---|---:|---|---:|---:|---:|---:|---|"]
     control = primary.loc[results.control]
@@ -56,8 +56,9 @@ def comparison_markdown(results: Results, arms: pd.DataFrame, comparisons: pd.Da
         arm = primary.loc[row.arm]
         lines.append(
             f"| {row.arm} | {_fmt(arm['mean'])} [{_fmt(arm['ci_low'])}, {_fmt(arm['ci_high'])}] "
-            f"| {row.diff_mean:+.4f} | [{_fmt(row.boot_low)}, {_fmt(row.boot_high)}] | {_p(row.t_p)} "
-            f"| {_p(row.t_p_holm)} | {_p(row.wilcoxon_p)} | {_fmt(row.cohens_d, 2)} | {row.mcnemar_p} |"
+            f"| {row.diff_mean:+.4f} | {_fmt(row.pooled_diff)} [{_fmt(row.boot_low)}, {_fmt(row.boot_high)}] "
+            f"| {_p(row.t_p)} | {_p(row.t_p_holm)} | {_p(row.wilcoxon_p)} | {_fmt(row.cohens_d, 2)} "
+            f"| {row.mcnemar_p} |"
         )
     return "\n".join(lines)
 
@@ -90,7 +91,8 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         comparison_markdown(results, arms, comparisons),
         "",
         "Paired t-test and Wilcoxon signed-rank across seeds (Holm-corrected across arms); Cohen's d = "
-        "mean/std of the seed-paired differences; bootstrap CI over the pooled seed-paired test examples; "
+        "mean/std of the seed-paired differences; pooled Δ = the metric on all seeds' test predictions "
+        "pooled, with a paired bootstrap CI over those examples; "
         "McNemar on each seed's test predictions.",
         "",
         "## Plots",

@@ -137,6 +137,7 @@ def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFram
         "t_p_holm",
         "wilcoxon_p",
         "cohens_d",
+        "pooled_diff",
         "boot_low",
         "boot_high",
         "mcnemar_p",
@@ -161,10 +162,12 @@ def _example_level(results: Results, arm: str, n_resamples: int) -> dict[str, An
     """Bootstrap CI of the metric difference over the seed-paired test examples; McNemar per seed."""
     paired = _paired_predictions(results, arm)
     if not paired:
-        return {"boot_low": np.nan, "boot_high": np.nan, "mcnemar_p": ""}
+        return {"pooled_diff": np.nan, "boot_low": np.nan, "boot_high": np.nan, "mcnemar_p": ""}
     labels = np.concatenate([a[1] for _, a, _ in paired])
     probs_arm = np.concatenate([a[0] for _, a, _ in paired])
     probs_control = np.concatenate([c[0] for _, _, c in paired])
-    low, high = stats.bootstrap_difference(labels, probs_arm, probs_control, results.metric, n_resamples)
+    diff, low, high = stats.bootstrap_difference(
+        labels, probs_arm, probs_control, results.metric, n_resamples
+    )
     mcnemar = [f"{stats.mcnemar_test(a[1], a[0].argmax(1), c[0].argmax(1)):.3g}" for _, a, c in paired]
-    return {"boot_low": low, "boot_high": high, "mcnemar_p": "/".join(mcnemar)}
+    return {"pooled_diff": diff, "boot_low": low, "boot_high": high, "mcnemar_p": "/".join(mcnemar)}

@@ -92,8 +92,8 @@ def bootstrap_difference(
     metric: str,
     n_resamples: int = 1000,
     seed: int = 0,
-) -> tuple[float, float]:
-    """95 % percentile-bootstrap CI of metric(arm) - metric(control), resampling test examples jointly."""
+) -> tuple[float, float, float]:
+    """metric(arm) - metric(control) on all examples and its 95 % percentile-bootstrap CI (paired)."""
     fn = metric_fn(metric)
 
     def difference(index: np.ndarray) -> float:
@@ -107,7 +107,8 @@ def bootstrap_difference(
         method="percentile",
         rng=np.random.default_rng(seed),
     )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = result.confidence_interval
+    return float(difference(np.arange(len(labels)))), float(low), float(high)
 
 
 def mcnemar_test(labels: np.ndarray, pred_arm: np.ndarray, pred_control: np.ndarray) -> float:

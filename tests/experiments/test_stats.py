@@ -81,10 +81,10 @@ def test_bootstrap_difference_brackets_the_observed_difference() -> None:
     good = np.where(rng.random(300) < 0.9, labels, 1 - labels)
     poor = np.where(rng.random(300) < 0.7, labels, 1 - labels)
     probs_good, probs_poor = np.eye(2)[good], np.eye(2)[poor]
-    low, high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/acc", n_resamples=500)
+    diff, low, high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/acc", n_resamples=500)
     observed = (good == labels).mean() - (poor == labels).mean()
-    assert low < observed < high and low > 0
-    f1_low, f1_high = stats.bootstrap_difference(
+    assert diff == pytest.approx(observed) and low < observed < high and low > 0
+    _, f1_low, f1_high = stats.bootstrap_difference(
         labels, probs_good, probs_poor, "test/f1_macro", n_resamples=200
     )
     assert f1_low < f1_high
