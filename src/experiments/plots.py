@@ -67,7 +67,10 @@ def learning_curves(results: Results) -> Figure:
                 )
     ax_loss.set(xlabel="step", ylabel="train/loss", title="Training loss")
     ax_val.set(xlabel="step", ylabel="val/f1_macro", title="Validation macro-F1")
-    ax_val.legend(fontsize=8)
+    if ax_val.get_legend_handles_labels()[0]:
+        ax_val.legend(fontsize=8)
+    else:
+        ax_val.text(0.5, 0.5, "no training runs", ha="center", transform=ax_val.transAxes)
     fig.tight_layout()
     return fig
 
