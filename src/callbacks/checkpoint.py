@@ -14,6 +14,16 @@ class LastEpochCheckpoint(ModelCheckpoint):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
+        # When validation ends an epoch, the top-k save comes at train-epoch end: refreshing last.ckpt
+        # here first would mark this step as saved and skip the best checkpoint.
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._refresh_last(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._refresh_last(trainer)
+
+    def _refresh_last(self, trainer: L.Trainer) -> None:
         stale = self._last_global_step_saved != trainer.global_step
         if self.save_last and stale and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
