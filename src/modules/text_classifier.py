@@ -27,6 +27,7 @@ from src.modules.model_builder import build_model, load_tokenizer, model_from_co
 from src.modules.optimizers import build_optimizer
 from src.modules.regularization import penalised_parameters, penalty
 from src.modules.schedulers import build_scheduler
+from src.schemas import ModelConfig
 
 
 def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
@@ -75,6 +76,9 @@ class TextClassifier(L.LightningModule):
         """Load a checkpoint without touching the Hub: the architecture comes from the saved config."""
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
+        # checkpoints written before a model key existed get that key's schema default
+        saved = OmegaConf.merge(OmegaConf.structured(ModelConfig), hparams["model_cfg"])
+        hparams["model_cfg"] = OmegaConf.to_container(saved, resolve=True)
         module = cls(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
         # heads / FFN neurons masked by structured pruning are removed for real: a smaller, faster model
