@@ -67,11 +67,11 @@ test-all: ## Every test, slow ones included
 	$(PY) -m pytest -q
 
 lint: ## ruff check
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests benchmarks
 
 format: ## ruff format + import sorting
-	$(PY) -m ruff check --fix src tests
-	$(PY) -m ruff format src tests
+	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format src tests benchmarks
 
 clean: ## Remove caches (keeps runs/ and .venv)
 	rm -rf .cache .pytest_cache .ruff_cache

@@ -4,7 +4,7 @@ Each dataclass mirrors one folder of `configs/`; its defaults are what a group Y
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional  # noqa: UP035 - OmegaConf needs typing generics
+from typing import Any, Dict, List, Optional  # OmegaConf needs typing generics
 
 
 @dataclass
