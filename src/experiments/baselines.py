@@ -66,6 +66,4 @@ def run_baseline(name: str, args: dict[str, Any], cfg: DictConfig, run_dir: Path
         list(cfg.data.label_names),
     )
     test = (pipeline.predict_proba(splits["test"]["text"]), splits["test"]["label"])
-    return write_run(
-        run_dir, cfg, started, test, {"baseline": name, "args": args, "n_train": len(splits["train"])}
-    )
+    return write_run(run_dir, cfg, started, test, {"baseline": name, "args": args, "n_train": len(splits["train"])})

@@ -172,9 +172,7 @@ def parse_arm(name: str, value: Any) -> Arm:
     if value is None or isinstance(value, list):
         return Arm(name, "train", tuple(str(v) for v in value or ()))
     if not isinstance(value, dict):
-        raise ConfigError(
-            f"Bad arm '{name}': give a list of overrides, {{baseline: ...}} or {{fusion: ...}}."
-        )
+        raise ConfigError(f"Bad arm '{name}': give a list of overrides, {{baseline: ...}} or {{fusion: ...}}.")
     args = tuple(sorted(dict(value.get("args") or {}).items()))
     if "baseline" in value:
         return Arm(name, "baseline", baseline=value["baseline"], args=args)

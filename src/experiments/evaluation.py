@@ -18,9 +18,7 @@ from src.modules.text_classifier import TextClassifier, classification_metrics
 from src.train import save_predictions
 
 
-def score(
-    probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/"
-) -> dict[str, float]:
+def score(probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/") -> dict[str, float]:
     """The metrics a transformer run logs (same torchmetrics collection and names), plus the NLL as loss."""
     probs_t = torch.as_tensor(probs, dtype=torch.float32)
     labels_t = torch.as_tensor(labels, dtype=torch.long)

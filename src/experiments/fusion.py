@@ -56,9 +56,7 @@ def fit_weights(val_probs: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
     """Simplex weights minimising validation log-loss (softmax-parametrised, optimised by scipy)."""
 
     def loss(theta: np.ndarray) -> float:
-        return log_loss(
-            val_labels, np.tensordot(softmax(theta), val_probs, axes=1), labels=range(val_probs.shape[2])
-        )
+        return log_loss(val_labels, np.tensordot(softmax(theta), val_probs, axes=1), labels=range(val_probs.shape[2]))
 
     result = minimize(loss, np.zeros(len(val_probs)), method="Nelder-Mead")
     return softmax(result.x)
@@ -99,12 +97,8 @@ def stacking(members: list[Member]) -> np.ndarray:
 def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The uniform soup: the element-wise mean of floating-point weights (other buffers from the first)."""
     keys = state_dicts[0].keys()
-    if any(
-        sd.keys() != keys or any(sd[k].shape != state_dicts[0][k].shape for k in keys) for sd in state_dicts
-    ):
-        raise ConfigError(
-            "Model soup needs members of the same architecture (same parameter names and shapes)."
-        )
+    if any(sd.keys() != keys or any(sd[k].shape != state_dicts[0][k].shape for k in keys) for sd in state_dicts):
+        raise ConfigError("Model soup needs members of the same architecture (same parameter names and shapes).")
     return {
         k: torch.stack([sd[k] for sd in state_dicts]).mean(0)
         if state_dicts[0][k].is_floating_point()

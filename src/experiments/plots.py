@@ -100,15 +100,13 @@ def confusion_matrices(results: Results) -> Figure:
     cols = min(4, len(arms))
     rows = -(-len(arms) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
-    for ax in axes.flat[len(arms):]:
+    for ax in axes.flat[len(arms) :]:
         ax.set_visible(False)
     for ax, arm in zip(axes.flat, arms, strict=False):
         preds = list(results.predictions(arm).values())
         n_classes = preds[0][0].shape[1]
         matrix = sum(confusion_matrix(y, p.argmax(1), labels=range(n_classes)) for p, y in preds)
-        ConfusionMatrixDisplay(matrix, display_labels=results.label_names).plot(
-            ax=ax, colorbar=False, cmap="Blues"
-        )
+        ConfusionMatrixDisplay(matrix, display_labels=results.label_names).plot(ax=ax, colorbar=False, cmap="Blues")
         ax.set_title(arm, fontsize=9)
     fig.tight_layout()
     return fig

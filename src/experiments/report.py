@@ -12,9 +12,7 @@ from src.experiments.results import Results, arm_table, compare_to_control, load
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    return (
-        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-    )
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
 def _p(value: float) -> str:

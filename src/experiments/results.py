@@ -166,8 +166,6 @@ def _example_level(results: Results, arm: str, n_resamples: int) -> dict[str, An
     labels = np.concatenate([a[1] for _, a, _ in paired])
     probs_arm = np.concatenate([a[0] for _, a, _ in paired])
     probs_control = np.concatenate([c[0] for _, _, c in paired])
-    diff, low, high = stats.bootstrap_difference(
-        labels, probs_arm, probs_control, results.metric, n_resamples
-    )
+    diff, low, high = stats.bootstrap_difference(labels, probs_arm, probs_control, results.metric, n_resamples)
     mcnemar = [f"{stats.mcnemar_test(a[1], a[0].argmax(1), c[0].argmax(1)):.3g}" for _, a, c in paired]
     return {"pooled_diff": diff, "boot_low": low, "boot_high": high, "mcnemar_p": "/".join(mcnemar)}

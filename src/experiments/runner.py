@@ -14,11 +14,15 @@ from dataclasses import asdict
 from typing import Any
 
 import torch
+import yaml
 from omegaconf import OmegaConf
 
+from src.config import to_yaml
+from src.errors import ConfigError
 from src.experiments.baselines import run_baseline
 from src.experiments.design import Design, RunSpec
 from src.experiments.fusion import Member, run_fusion
+from src.experiments.results import IGNORED_IN_HASH
 from src.train import newest_checkpoint, train
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,28 @@ def write_design_record(design: Design) -> None:
         "arms": {n: a.record() for n, a in design.arms.items()},
     }
     (design.results_dir / "design.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(record)))
+
+
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in IGNORED_IN_HASH}
+
+
+def check_finished_configs(design: Design, runs: list[RunSpec]) -> None:
+    """Refuse to skip finished training runs whose saved config is not what the design composes now."""
+    stale = [
+        r
+        for r in runs
+        if r.done
+        and r.arm.kind == "train"
+        and _comparable(yaml.safe_load((r.run_dir / "config.yaml").read_text()))
+        != _comparable(yaml.safe_load(to_yaml(design.compose_run(r))))
+    ]
+    if stale:
+        raise ConfigError(
+            f"{len(stale)} finished run(s) of design '{design.name}' were made with a different config than the "
+            f"design composes now (an arm, the base or a preset changed): {', '.join(str(r.run_dir) for r in stale)}. "
+            "Delete those run directories to rerun them, or restore the config."
+        )
 
 
 def execute(design: Design, run: RunSpec) -> dict[str, Any]:
@@ -70,6 +96,7 @@ def _execute_in_worker(design: Design, run: RunSpec) -> str:
 def run_design(design: Design, workers: int = 1, select: list[RunSpec] | None = None) -> list[RunSpec]:
     """Run the missing runs of the design (or of `select`); returns the runs that failed."""
     design.check_configs()
+    check_finished_configs(design, select or design.runs())
     write_design_record(design)
     pending = [r for r in (select or design.runs()) if not r.done]
     log.info(

@@ -30,15 +30,11 @@ def _auroc(labels: np.ndarray, probs: np.ndarray) -> float:
 # scikit-learn equivalents of the logged torchmetrics metrics, on (labels, probabilities).
 METRIC_FNS: dict[str, MetricFn] = {
     "acc": lambda y, p: accuracy_score(y, p.argmax(1)),
-    "f1_macro": lambda y, p: f1_score(
-        y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0
-    ),
+    "f1_macro": lambda y, p: f1_score(y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0),
     "precision": lambda y, p: precision_score(
         y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0
     ),
-    "recall": lambda y, p: recall_score(
-        y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0
-    ),
+    "recall": lambda y, p: recall_score(y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0),
     "auroc": _auroc,
     "loss": lambda y, p: log_loss(y, p, labels=range(p.shape[1])),
 }
@@ -49,8 +45,7 @@ def metric_fn(metric: str) -> MetricFn:
     short = metric.rsplit("/", 1)[-1]
     if short not in METRIC_FNS:
         raise ConfigError(
-            f"No example-level function for metric '{metric}'. Use one of "
-            f"{', '.join('test/' + k for k in METRIC_FNS)}."
+            f"No example-level function for metric '{metric}'. Use one of {', '.join('test/' + k for k in METRIC_FNS)}."
         )
     return METRIC_FNS[short]
 

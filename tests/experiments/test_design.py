@@ -101,10 +101,7 @@ def test_arm_reference_points_at_the_same_seed_and_runs_after(tmp_path: Path) ->
     design = load_design("compression", results_root=tmp_path)
     run = design.run_of("distilled", 2)
     teacher = [o for o in run.train_overrides([]) if o.startswith("model.distillation")][0]
-    assert (
-        teacher
-        == f"model.distillation.teacher_ckpt={tmp_path}/compression/runs/fp32/seed2/checkpoints/last.ckpt"
-    )
+    assert teacher == f"model.distillation.teacher_ckpt={tmp_path}/compression/runs/fp32/seed2/checkpoints/last.ckpt"
     order = [r.arm.name for r in design.runs()]
     assert order.index("distilled") > order.index("fp32")
     design.check_configs()  # skipped while the teacher run does not exist; checked once it does

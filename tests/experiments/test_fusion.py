@@ -39,9 +39,7 @@ def members(tmp_path: Path) -> list[Member]:
         run_dir = tmp_path / f"member{index}"
         run_dir.mkdir()
         for split, labels in splits.items():
-            save_predictions(
-                run_dir / f"predictions_{split}.csv", _noisy_member(labels, accuracy, rng), labels, LABELS
-            )
+            save_predictions(run_dir / f"predictions_{split}.csv", _noisy_member(labels, accuracy, rng), labels, LABELS)
         out.append(Member(run_dir, CFG))
     return out
 

@@ -10,6 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from src.config import REPO_ROOT
+from src.errors import ConfigError
 from src.experiments import runner
 from src.experiments.design import Design, load_design
 from src.experiments.report import write_report
@@ -62,9 +63,7 @@ def test_report_files(tiny_results: tuple[Design, list[str]]) -> None:
     out = design.results_dir
     runs = pd.read_csv(out / "runs.csv")
     assert len(runs) == 6 and set(runs["arm"]) == {"control", "high_lr", "nb"}
-    assert {"config_hash", "duration_s", "test/acc", "test/f1_macro", "test/auroc", "seed"} <= set(
-        runs.columns
-    )
+    assert {"config_hash", "duration_s", "test/acc", "test/f1_macro", "test/auroc", "seed"} <= set(runs.columns)
     # One hash per arm: seeds do not change it, arms do.
     assert runs.groupby("arm")["config_hash"].nunique().eq(1).all() and runs["config_hash"].nunique() == 3
     summary = (out / "summary.md").read_text()
@@ -122,3 +121,14 @@ def test_notebook_executes_on_the_tiny_results(
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 4
     assert any("high_lr" in o.get("data", {}).get("text/markdown", "") for o in outputs)
+
+
+def test_a_finished_run_made_with_another_config_is_not_silently_skipped(
+    tiny_results: tuple[Design, list[str]],
+) -> None:
+    design, _ = tiny_results
+    runner.check_finished_configs(design, design.runs())  # unchanged: fine
+    changed = load_design("tiny", results_root=design.results_dir.parent)
+    changed.spec.base.extend([f"data.cache_dir={design.spec.base[-1].split('=', 1)[1]}", "data.max_length=64"])
+    with pytest.raises(ConfigError, match="different config"):
+        runner.check_finished_configs(changed, changed.runs())

@@ -84,9 +84,7 @@ def test_bootstrap_difference_brackets_the_observed_difference() -> None:
     diff, low, high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/acc", n_resamples=500)
     observed = (good == labels).mean() - (poor == labels).mean()
     assert diff == pytest.approx(observed) and low < observed < high and low > 0
-    _, f1_low, f1_high = stats.bootstrap_difference(
-        labels, probs_good, probs_poor, "test/f1_macro", n_resamples=200
-    )
+    _, f1_low, f1_high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/f1_macro", n_resamples=200)
     assert f1_low < f1_high
 
 

@@ -23,9 +23,7 @@ def test_sweep_is_a_grid_over_arms_and_seeds(tmp_path: Path) -> None:
 
 def test_an_agent_command_selects_exactly_one_run_of_the_design(tmp_path: Path) -> None:
     sweep = sweep_config.sweep_config(load_design("optimizers"))
-    args = create_sweep_command_args({"args": {"arm": {"value": "sgd"}, "seed": {"value": 2}}})[
-        "args_no_hyphens"
-    ]
+    args = create_sweep_command_args({"args": {"arm": {"value": "sgd"}, "seed": {"value": 2}}})["args_no_hyphens"]
     options = parse_args([sweep["command"][-2], *args])
     runs = select_runs(load_design(options["design"]), options)
     assert [(r.arm.name, r.seed) for r in runs] == [("sgd", 2)]
