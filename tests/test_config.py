@@ -1,5 +1,8 @@
 """Config composition: every shipped experiment composes; typos and bad choices fail with the key named."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -8,8 +11,20 @@ from src.config import available, compose, to_yaml
 from src.errors import ConfigError
 
 
+def fake_finished_run(root: Path, experiment: str) -> Path:
+    """A run directory with metrics.json and last.ckpt, as `${latest_checkpoint:...}` looks for."""
+    run = root / "runs" / experiment / "2026-01-01_00-00-00"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run / "metrics.json").write_text(json.dumps({"best_checkpoint": None}))
+    return run / "checkpoints" / "last.ckpt"
+
+
 @pytest.mark.parametrize("experiment", available("experiment"))
-def test_every_experiment_composes_and_validates(experiment: str) -> None:
+def test_every_experiment_composes_and_validates(experiment: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # imdb_distill's teacher is the newest finished imdb_minilm run
+    fake_finished_run(tmp_path, "imdb_minilm")
     cfg = compose([f"experiment={experiment}"])
     assert cfg.experiment == experiment
     assert len(cfg.data.label_names) >= 2
@@ -86,3 +101,13 @@ def test_resolved_yaml_has_no_interpolations() -> None:
     text = to_yaml(compose(["experiment=imdb_tiny"]))
     assert "${" not in text
     assert OmegaConf.create(text).data.path.endswith("imdb")
+
+
+def test_distillation_without_a_teacher_run_says_what_to_train(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"teacher_ckpt.*No finished run under runs/imdb_minilm.*make train"):
+        compose(["experiment=imdb_distill"])
+    teacher = fake_finished_run(tmp_path, "imdb_minilm")
+    cfg = compose(["experiment=imdb_distill"])
+    assert Path(cfg.model.distillation.teacher_ckpt).resolve() == teacher.resolve()
