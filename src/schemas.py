@@ -61,6 +61,7 @@ class DataConfig:
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
     limit_test: Optional[int] = None
+    train_class_fractions: Optional[List[float]] = None  # e.g. [1.0, 0.1]: an imbalanced train slice
     max_length: int = 256
     batch_size: int = 16
     eval_batch_size: int = 64

@@ -62,6 +62,9 @@ def _validate_data(data: DictConfig) -> None:
     require(data.max_length > 0, "data.max_length", "must be positive")
     for key in ("batch_size", "eval_batch_size"):
         require(data[key] > 0, f"data.{key}", "must be positive")
+    fractions = data.train_class_fractions
+    require(fractions is None or (len(fractions) == len(data.label_names) and all(0 < f <= 1 for f in fractions)),
+            "data.train_class_fractions", "needs one share in (0, 1] per class in data.label_names")
     for key in ("limit_train", "limit_val", "limit_test"):
         require(data[key] is None or data[key] > 0, f"data.{key}", "must be null or positive")
     from src.datamodules.text_classification import validate_pipeline_config

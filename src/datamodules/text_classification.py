@@ -45,6 +45,17 @@ def stratified_subset(dataset: Dataset, size: int | None, seed: int) -> Dataset:
     return dataset.select(keep)
 
 
+def class_fraction_subset(dataset: Dataset, fractions: list[float] | None, seed: int) -> Dataset:
+    """Keep a seeded random `fractions[c]` share of class c's rows: an imbalanced slice to study balancing."""
+    if fractions is None:
+        return dataset
+    labels = label_array(dataset)
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(labels == c))[: round(share * np.sum(labels == c))]
+            for c, share in enumerate(fractions)]
+    return dataset.select(np.sort(np.concatenate(keep)))
+
+
 def stratified_split(dataset: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split into (rest, held-out) with the class ratio kept in both parts."""
     rest, held_out = train_test_split(np.arange(len(dataset)), test_size=test_size,
@@ -159,7 +170,8 @@ class TextClassificationDataModule(L.LightningDataModule):
             validation = standardize(load_split(cfg, cfg.val_split), cfg, cfg.val_split)
         test = standardize(load_split(cfg, cfg.test_split), cfg, cfg.test_split)
         return {
-            "train": stratified_subset(train, cfg.limit_train, self.seed),
+            "train": class_fraction_subset(stratified_subset(train, cfg.limit_train, self.seed),
+                                           cfg.train_class_fractions, self.seed),
             "validation": stratified_subset(validation, cfg.limit_val, self.seed),
             "test": stratified_subset(test, cfg.limit_test, self.seed),
         }

@@ -10,6 +10,7 @@ from src.experiments.design import load_design
 
 SHIPPED = [
     "augmentation",
+    "balancing",
     "compression",
     "fusion",
     "imdb_baselines",
