@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from src.errors import ConfigError
 from src.schemas import RunConfig
@@ -129,7 +129,7 @@ def _merge_into_schema(layers: list[DictConfig]) -> DictConfig:
             cfg = OmegaConf.merge(cfg, layer)
         except ConfigKeyError as err:
             raise ConfigError(_unknown_key_message(err)) from None
-        except (ValidationError, OmegaConfBaseException) as err:
+        except OmegaConfBaseException as err:  # type or value errors (ValidationError and kin)
             raise ConfigError(f"Bad value for '{err.full_key}': {err.msg}") from None
     return cfg
 
