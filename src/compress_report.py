@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from src.cli import entry_point
 from src.compression.export import load_variant  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     latency_ms,
@@ -154,20 +155,16 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, in
     return markdown
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    try:
-        unknown = set(args) - {"ckpt", *VARIANTS, *SETTINGS}
-        if unknown or "ckpt" not in args:
-            extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
-            raise ConfigError(f"Usage: python -m src.compress_report ckpt=<.ckpt> [{'|'.join(VARIANTS)}=<p>] "
-                              f"[{'|'.join(SETTINGS)}=<int>]{extra}.")
-        settings = {k: int(args.get(k, v)) for k, v in SETTINGS.items()}
-        markdown = compression_report(Path(args["ckpt"]), args, settings)
-    except (LabError, ValueError) as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log, user_errors=(LabError, ValueError))
+def main(argv: list[str]) -> int:
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = set(args) - {"ckpt", *VARIANTS, *SETTINGS}
+    if unknown or "ckpt" not in args:
+        extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
+        raise ConfigError(f"Usage: python -m src.compress_report ckpt=<.ckpt> [{'|'.join(VARIANTS)}=<p>] "
+                          f"[{'|'.join(SETTINGS)}=<int>]{extra}.")
+    settings = {k: int(args.get(k, v)) for k, v in SETTINGS.items()}
+    markdown = compression_report(Path(args["ckpt"]), args, settings)
     print(markdown.read_text())
     print(f"Report: {markdown}")
     return 0

@@ -14,10 +14,10 @@ from typing import Any
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli import entry_point
 from src.config import compose
 from src.datamodules.report import build_report, write_report
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import LabError
 from src.loggers import build_loggers
 from src.modules.model_builder import load_tokenizer
 
@@ -68,14 +68,9 @@ def data_report(cfg: DictConfig) -> Path:
     return files["markdown"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = compose(["logger.wandb.job_type=data-report", *(sys.argv[1:] if argv is None else argv)])
-        markdown = data_report(cfg)
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(args: list[str]) -> int:
+    markdown = data_report(compose(["logger.wandb.job_type=data-report", *args]))
     print(markdown.read_text())
     print(f"Report written to {markdown.parent}")
     return 0

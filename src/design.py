@@ -9,7 +9,8 @@ Finished runs are skipped, so rerunning an interrupted design completes only the
 import logging
 import sys
 
-from src.errors import ConfigError, LabError
+from src.cli import entry_point
+from src.errors import ConfigError
 from src.experiments.design import Design, RunSpec, load_design
 from src.experiments.report import write_report
 from src.experiments.runner import run_design
@@ -47,21 +48,13 @@ def select_runs(design: Design, options: dict[str, str]) -> list[RunSpec]:
     return runs
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        options = parse_args(sys.argv[1:] if argv is None else argv)
-        design = load_design(options["design"])
-        runs = select_runs(design, options)
-        failed = (
-            []
-            if options.get("report_only") == "true"
-            else run_design(design, int(options.get("workers", 1)), runs)
-        )
-        paths = write_report(design.results_dir)
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(args: list[str]) -> int:
+    options = parse_args(args)
+    design = load_design(options["design"])
+    runs = select_runs(design, options)
+    failed = [] if options.get("report_only") == "true" else run_design(design, int(options.get("workers", 1)), runs)
+    paths = write_report(design.results_dir)
     print(f"Summary: {paths['summary']}\nRuns table: {paths['runs']}")
     if failed:
         log.error(

@@ -14,9 +14,10 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from src.cli import entry_point
 from src.config import compose
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError, LabError
+from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.train import print_metrics
@@ -54,20 +55,14 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
+@entry_point(log)
+def main(args: list[str]) -> int:
     options = dict(a.split("=", 1) for a in args if a.split("=", 1)[0] in ("ckpt", "out"))
     overrides = [a for a in args if a.split("=", 1)[0] not in ("ckpt", "out")]
-    try:
-        if "ckpt" not in options:
-            raise ConfigError("Missing ckpt=<path to a .ckpt file> (make eval CKPT=...).")
-        out = Path(options["out"]) if "out" in options else None
-        summary = evaluate(Path(options["ckpt"]), overrides, out)
-    except LabError as err:
-        log.error("%s", err)
-        return 2
-    print_metrics(summary)
+    if "ckpt" not in options:
+        raise ConfigError("Missing ckpt=<path to a .ckpt file> (make eval CKPT=...).")
+    out = Path(options["out"]) if "out" in options else None
+    print_metrics(evaluate(Path(options["ckpt"]), overrides, out))
     return 0
 
 

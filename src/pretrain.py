@@ -31,9 +31,10 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
+from src.cli import entry_point
 from src.config import compose, to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError, LabError
+from src.errors import ConfigError
 from src.modules.model_builder import build_hf_config, load_tokenizer
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
@@ -144,14 +145,9 @@ def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: DictC
     (out.parent / "config.yaml").write_text(to_yaml(cfg))
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = sys.argv[1:] if argv is None else argv
-    try:
-        out = pretrain(compose(overrides))
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(overrides: list[str]) -> int:
+    out = pretrain(compose(overrides))
     if rank_zero_only.rank == 0:
         experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "<name>")
         print(f"Saved {out}\nFine-tune from it: make train EXP={experiment} "

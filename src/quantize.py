@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
+from src.cli import entry_point
 from src.compression.export import export_int8
 from src.compression.structure import normalize_record
-from src.errors import ConfigError, LabError
+from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
 
 log = logging.getLogger("src.quantize")
@@ -39,19 +40,15 @@ def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = 
                        embeddings=embeddings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    try:
-        unknown = set(args) - {"ckpt", "out", "embeddings"}
-        if unknown or "ckpt" not in args:
-            raise ConfigError("Usage: python -m src.quantize ckpt=<.ckpt> [out=<.pt>] [embeddings=true|false]"
-                              f"{'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}.")
-        out = quantize_checkpoint(Path(args["ckpt"]), Path(args["out"]) if "out" in args else None,
-                                  args.get("embeddings", "true").lower() != "false")
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(argv: list[str]) -> int:
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = set(args) - {"ckpt", "out", "embeddings"}
+    if unknown or "ckpt" not in args:
+        raise ConfigError("Usage: python -m src.quantize ckpt=<.ckpt> [out=<.pt>] [embeddings=true|false]"
+                          f"{'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}.")
+    out = quantize_checkpoint(Path(args["ckpt"]), Path(args["out"]) if "out" in args else None,
+                              args.get("embeddings", "true").lower() != "false")
     print(f"int8 model: {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from src.errors import ConfigError, LabError
+from src.cli import entry_point
+from src.errors import ConfigError
 from src.experiments.design import Design, load_design
 
 log = logging.getLogger("src.sweep_config")
@@ -35,21 +36,16 @@ def sweep_config(design: Design) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        names = [a for a in args if "=" not in a]
-        options = dict(a.split("=", 1) for a in args if "=" in a)
-        if len(names) != 1 or set(options) - {"out"}:
-            raise ConfigError("usage: python -m src.sweep_config <design> [out=<path>]")
-        design = load_design(names[0])
-        out = Path(options.get("out", design.results_dir / "sweep.yaml"))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(sweep_config(design), sort_keys=False))
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(args: list[str]) -> int:
+    names = [a for a in args if "=" not in a]
+    options = dict(a.split("=", 1) for a in args if "=" in a)
+    if len(names) != 1 or set(options) - {"out"}:
+        raise ConfigError("usage: python -m src.sweep_config <design> [out=<path>]")
+    design = load_design(names[0])
+    out = Path(options.get("out", design.results_dir / "sweep.yaml"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(sweep_config(design), sort_keys=False))
     print(f"W&B sweep config: {out}\nStart it with: wandb sweep {out} && wandb agent <sweep id>")
     return 0
 

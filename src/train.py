@@ -23,9 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.callbacks.epoch_seed import EpochSeed
 from src.callbacks.registry import build_callbacks
+from src.cli import entry_point
 from src.config import compose, to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError, LabError
+from src.errors import ConfigError
 from src.loggers import build_loggers, log_figures
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
@@ -166,14 +167,9 @@ def print_metrics(summary: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = compose(sys.argv[1:] if argv is None else argv)
-        summary = train(cfg)
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+@entry_point(log)
+def main(args: list[str]) -> int:
+    summary = train(compose(args))
     if rank_zero_only.rank == 0:
         print_metrics(summary)
         print(f"Run directory: {summary['run_dir']}")

@@ -21,7 +21,8 @@ from peft import AdaLoraConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskT
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from src.errors import ConfigError, LabError
+from src.cli import entry_point
+from src.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -153,24 +154,20 @@ def merge_and_save(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out_dir
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point(log)
+def main(args: list[str]) -> int:
     """CLI: ckpt=<.ckpt> out=<dir>: merge the checkpoint's adapter and save it with its tokenizer."""
     from src.modules.model_builder import load_tokenizer
     from src.modules.text_classifier import TextClassifier
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    options = dict(arg.split("=", 1) for arg in (sys.argv[1:] if argv is None else argv) if "=" in arg)
-    try:
-        if not {"ckpt", "out"} <= options.keys():
-            raise ConfigError("usage: python -m src.modules.finetuning ckpt=<path to .ckpt> out=<directory>")
-        ckpt = Path(options["ckpt"])
-        if not ckpt.is_file():
-            raise ConfigError(f"Checkpoint not found: {ckpt}.")
-        module = TextClassifier.from_checkpoint(ckpt)
-        out = merge_and_save(module.model, load_tokenizer(module.cfg), Path(options["out"]))
-    except LabError as err:
-        log.error("%s", err)
-        return 2
+    options = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    if not {"ckpt", "out"} <= options.keys():
+        raise ConfigError("usage: python -m src.modules.finetuning ckpt=<path to .ckpt> out=<directory>")
+    ckpt = Path(options["ckpt"])
+    if not ckpt.is_file():
+        raise ConfigError(f"Checkpoint not found: {ckpt}.")
+    module = TextClassifier.from_checkpoint(ckpt)
+    out = merge_and_save(module.model, load_tokenizer(module.cfg), Path(options["out"]))
     print(f"Saved {out} (load it with model.name_or_path={out} or AutoModelForSequenceClassification)")
     return 0
 
