@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from src.seeds import stream_seed
+
 
 class EpochSeed(Callback):
     """Makes each batch's randomness a function of (seed, epoch, batch index), the same on every rank."""
@@ -23,7 +25,7 @@ class EpochSeed(Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         # Not L.seed_everything: it also rewrites PL_GLOBAL_SEED, which DistributedSampler reads.
-        seed = self.seed + 100_003 * trainer.current_epoch + batch_idx
+        seed = stream_seed(self.seed, "dropout", trainer.current_epoch, batch_idx)
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)

@@ -23,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from src.datamodules.hashing import stable_hash
 from src.registry import Registry
+from src.seeds import numpy_rng
 
 AUGMENTATIONS = Registry("augmentation")
 # RNG streams, so that online, offline and synthetic-balancing noise never coincide.
@@ -129,7 +130,7 @@ class Augmenter:
     seed: int
 
     def __call__(self, text: str, *stream: int) -> str:
-        rng = np.random.default_rng([self.seed, *stream])
+        rng = numpy_rng(self.seed, "augmentation", *stream)
         words = text.split()
         for name, p in self.ops:
             if words:

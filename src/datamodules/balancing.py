@@ -15,6 +15,7 @@ from src.datamodules.augmentation import SYNTHETIC, Augmenter, augmented_copy
 from src.datamodules.sources import label_array
 from src.errors import ConfigError, DataError
 from src.registry import Registry
+from src.seeds import sklearn_state
 
 BALANCERS = Registry("balancing strategy")
 
@@ -54,14 +55,15 @@ def undersample(dataset: Dataset, num_classes: int, seed: int, augmenter: Augmen
     """Random under-sampling: every class keeps a random `smallest class count` of its rows."""
     rows = rows_by_class(dataset, num_classes, "undersample")
     size = min(len(r) for r in rows)
-    keep = [resample(r, replace=False, n_samples=size, random_state=seed + c) for c, r in enumerate(rows)]
+    keep = [resample(r, replace=False, n_samples=size, random_state=sklearn_state(seed, "balancing", c))
+            for c, r in enumerate(rows)]
     return Balanced(dataset.select(np.sort(np.concatenate(keep))))
 
 
 def _extra_rows(rows: list[np.ndarray], seed: int) -> np.ndarray:
     """Rows drawn with replacement within each class to fill it up to the largest class count."""
     size = max(len(r) for r in rows)
-    extra = [resample(r, replace=True, n_samples=size - len(r), random_state=seed + c)
+    extra = [resample(r, replace=True, n_samples=size - len(r), random_state=sklearn_state(seed, "balancing", c))
              for c, r in enumerate(rows) if len(r) < size]
     return np.concatenate(extra) if extra else np.array([], dtype=np.int64)
 

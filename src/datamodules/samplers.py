@@ -1,4 +1,4 @@
-"""Training samplers whose order depends only on (seed, epoch).
+"""Training samplers whose order depends only on (seed, epoch), each epoch an independent stream.
 
 Lightning checkpoints carry no RNG state, so a sampler drawing from the global RNG would give a
 resumed run a different data order than the uninterrupted one. Lightning calls `set_epoch` on the
@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import RandomSampler, Sampler, WeightedRandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from src.seeds import stream_seed
 
 
 class _EpochSeeded:
@@ -23,7 +25,7 @@ class _EpochSeeded:
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        self.generator.manual_seed(self.seed + epoch)
+        self.generator.manual_seed(stream_seed(self.seed, "sampler", epoch))
 
 
 class SeededRandomSampler(_EpochSeeded, RandomSampler):
