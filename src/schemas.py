@@ -63,6 +63,8 @@ class DataConfig:
     limit_test: Optional[int] = None
     train_class_fractions: Optional[List[float]] = None  # e.g. [1.0, 0.1]: an imbalanced train slice
     max_length: int = 256
+    truncation: str = "head"  # head | head_tail (keep the first head_fraction of the budget and the end)
+    head_fraction: float = 0.25  # head_tail: share of max_length taken from the start (Sun et al. 2019)
     batch_size: int = 16
     eval_batch_size: int = 64
     num_workers: int = 0

@@ -27,6 +27,7 @@ def require(condition: bool, key: str, problem: str) -> None:
 
 def validate_run_config(cfg: DictConfig) -> None:
     """Validate every group; registries are imported here so that adding one needs no edit."""
+    require(cfg.seed >= 0, "seed", "must be a non-negative integer (it seeds numpy SeedSequence streams)")
     _validate_data(cfg.data)
     _validate_model(cfg.model)
     _validate_trainer(cfg.trainer)
@@ -60,6 +61,8 @@ def _validate_data(data: DictConfig) -> None:
     require(0.0 < data.val_size < 1.0, "data.val_size", "must be between 0 and 1")
     require(len(data.label_names) >= 2, "data.label_names", "needs at least two classes")
     require(data.max_length > 0, "data.max_length", "must be positive")
+    require_choice("data.truncation", data.truncation, ["head", "head_tail"])
+    require(0.0 <= data.head_fraction <= 1.0, "data.head_fraction", "a share of max_length in [0, 1]")
     for key in ("batch_size", "eval_batch_size"):
         require(data[key] > 0, f"data.{key}", "must be positive")
     fractions = data.train_class_fractions
