@@ -113,16 +113,23 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
     best = _best_checkpoint(trainer)
+    # The checkpoint was chosen on validation; its validation scores are what designs select on.
+    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+    validation = _metrics(trainer, "val/")
     trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
     log_figures(loggers, model.test_figures)
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),
                "best_checkpoint": best, "duration_s": time.perf_counter() - started,
                "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-               "parameters": model.parameter_counts, "test": metrics}
-    _write_outputs(run_dir, summary, model.test_predictions, list(cfg.data.label_names))
+               "parameters": model.parameter_counts, "validation": validation, "test": _metrics(trainer, "test/")}
+    _write_outputs(run_dir, summary, {"validation": model.validation_predictions, "test": model.test_predictions},
+                   list(cfg.data.label_names))
     return summary
+
+
+def _metrics(trainer: L.Trainer, prefix: str) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -139,12 +146,12 @@ def save_config(cfg: DictConfig, run_dir: Path) -> None:
 
 
 @rank_zero_only
-def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: tuple[Any, Any],
+def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str, tuple[Any, Any]],
                    label_names: list[str]) -> None:
-    """metrics.json and predictions_test.csv (probabilities per class, label, prediction)."""
+    """metrics.json and predictions_<split>.csv (probabilities per class, label, prediction)."""
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
-    probs, labels = (t.numpy() for t in predictions)
-    save_predictions(run_dir / "predictions_test.csv", probs, labels, label_names)
+    for split, (probs, labels) in predictions.items():
+        save_predictions(run_dir / f"predictions_{split}.csv", probs.numpy(), labels.numpy(), label_names)
 
 
 def save_predictions(path: Path, probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from omegaconf import DictConfig
@@ -167,3 +169,17 @@ def test_hub_model_without_hub_stops_at_once_naming_offline_default(
     from src.config import compose
     with pytest.raises(HubUnreachableError, match="Hugging Face Hub"):
         train(compose(["experiment=imdb_gpt2", f"run_dir={tmp_path / 'gpt2-run'}"]))
+
+
+def test_reported_loss_is_plain_nll_and_validation_is_recorded(make_cfg: MakeCfg, tmp_path: Path) -> None:
+    # Class weights and label smoothing shape the training objective only; val/test loss stay plain NLL.
+    summary = train(make_cfg(*QUICK, "trainer.max_epochs=1", "data.balancing.strategy=class_weighted_loss",
+                             "model.label_smoothing=0.2", "callbacks=default", "trainer.log_every_n_steps=1"))
+    run_dir = Path(summary["run_dir"])
+    for split, prefix, metrics in (("test", "test/", summary["test"]), ("validation", "val/", summary["validation"])):
+        table = pd.read_csv(run_dir / f"predictions_{split}.csv")
+        probs = table[[c for c in table.columns if c.startswith("prob_")]].to_numpy()
+        nll = -np.log(probs[np.arange(len(table)), table["label"]]).mean()
+        assert metrics[f"{prefix}loss"] == pytest.approx(nll, rel=1e-4)
+        assert metrics[f"{prefix}acc"] == pytest.approx((table["pred"] == table["label"]).mean())
+    assert "train/objective" in pd.read_csv(run_dir / "csv" / "metrics.csv").columns

@@ -98,20 +98,20 @@ class DistillationClassifier(TextClassifier):
         with torch.no_grad():
             teacher = self.teacher(**inputs, output_hidden_states=hidden)
         losses = {"kd": kd_loss(student.logits, teacher.logits, kd.temperature),
-                  "hard": self._loss(student.logits, batch["labels"])}
-        losses["loss"] = kd.alpha * losses["kd"] + (1 - kd.alpha) * losses["hard"]
+                  "hard": self.objective(student.logits, batch["labels"])}
+        losses["objective"] = kd.alpha * losses["kd"] + (1 - kd.alpha) * losses["hard"]
         if hidden:
             losses["hidden"] = hidden_loss(student.hidden_states, teacher.hidden_states, self.layers)
-            losses["loss"] = losses["loss"] + kd.hidden_weight * losses["hidden"]
+            losses["objective"] = losses["objective"] + kd.hidden_weight * losses["hidden"]
         return losses, student.logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         losses, logits = self.distillation_losses(batch)
         self.train_acc(logits, batch["labels"])
-        self.log_dict({f"train/{'loss' if k == 'loss' else k + '_loss'}": v for k, v in losses.items()},
-                      prog_bar=False)
+        self.log_dict({f"train/{k if k == 'objective' else k + '_loss'}": v for k, v in losses.items()})
+        self.log("train/loss", F.cross_entropy(logits.detach(), batch["labels"]), prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return losses["loss"]
+        return losses["objective"]
 
 
 def build_classifier(model_cfg: dict[str, Any], label_names: list[str],

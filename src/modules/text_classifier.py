@@ -7,8 +7,10 @@ import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_info
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
+from torch.nn import functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
@@ -69,7 +71,7 @@ class TextClassifier(L.LightningModule):
         self.test_metrics = classification_metrics(num_labels, "test/")
         self.test_confusion = MulticlassConfusionMatrix(num_labels)
         self.test_roc = MulticlassROC(num_labels, thresholds=200)
-        self._test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "TextClassifier":
@@ -92,21 +94,25 @@ class TextClassifier(L.LightningModule):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         return self.model(**inputs).logits
 
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def objective(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training objective's data term: cross-entropy with class weights and label smoothing."""
         return self.loss_fn(logits, labels)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch)
-        loss = self._loss(logits, batch["labels"])
+        objective = self.objective(logits, batch["labels"])
         if self.cfg.penalty.weight > 0:
             params = penalised_parameters(self.model, list(self.cfg.penalty.params))
             term = penalty(params, self.cfg.penalty.kind)
             self.log(f"train/{self.cfg.penalty.kind}_penalty", term)
-            loss = loss + self.cfg.penalty.weight * term
+            objective = objective + self.cfg.penalty.weight * term
         self.train_acc(logits, batch["labels"])
-        self.log("train/loss", loss, prog_bar=True)
+        # train/loss is the plain NLL, comparable with val/test loss and across arms; the optimised
+        # quantity (weights, smoothing, penalties) is train/objective.
+        self.log("train/loss", F.cross_entropy(logits.detach(), batch["labels"]), prog_bar=True)
+        self.log("train/objective", objective)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
-        return loss
+        return objective
 
     def on_train_start(self) -> None:
         """Log and print trainable / total parameter counts (after callbacks froze what they freeze)."""
@@ -121,21 +127,25 @@ class TextClassifier(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch)
-        self.log("val/loss", self._loss(logits, batch["labels"]), sync_dist=True)
+        self.log("val/loss", F.cross_entropy(logits, batch["labels"]), sync_dist=True)
         self.val_metrics.update(logits.softmax(-1), batch["labels"])
+        if self.trainer.state.fn == TrainerFn.VALIDATING:  # the final validation of the chosen checkpoint
+            self._eval_outputs.append((logits.softmax(-1).detach().cpu(), batch["labels"].detach().cpu()))
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self._flatten(self.val_metrics.compute()), prog_bar=False)
         self.val_metrics.reset()
+        if self.trainer.state.fn == TrainerFn.VALIDATING:
+            self.validation_predictions = self._gather_outputs()
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         logits = self(batch)
         probs = logits.softmax(-1)
-        self.log("test/loss", self._loss(logits, batch["labels"]), sync_dist=True)
+        self.log("test/loss", F.cross_entropy(logits, batch["labels"]), sync_dist=True)
         self.test_metrics.update(probs, batch["labels"])
         self.test_confusion.update(probs, batch["labels"])
         self.test_roc.update(probs, batch["labels"])
-        self._test_outputs.append((probs.detach().cpu(), batch["labels"].detach().cpu()))
+        self._eval_outputs.append((probs.detach().cpu(), batch["labels"].detach().cpu()))
 
     def on_test_epoch_end(self) -> None:
         self.log_dict(self._flatten(self.test_metrics.compute()))
@@ -145,14 +155,14 @@ class TextClassifier(L.LightningModule):
         self.test_metrics.reset()
         self.test_confusion.reset()
         self.test_roc.reset()
-        self.test_predictions = self._gather_test_outputs()
+        self.test_predictions = self._gather_outputs()
         self.test_figures = figures
 
-    def _gather_test_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All ranks' test probabilities and labels, for predictions files and model fusion."""
-        probs = torch.cat([p for p, _ in self._test_outputs])
-        labels = torch.cat([y for _, y in self._test_outputs])
-        self._test_outputs.clear()
+    def _gather_outputs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All ranks' validation or test probabilities and labels, for predictions files and model fusion."""
+        probs = torch.cat([p for p, _ in self._eval_outputs])
+        labels = torch.cat([y for _, y in self._eval_outputs])
+        self._eval_outputs.clear()
         if self.trainer.world_size > 1:
             probs = self.all_gather(probs).flatten(0, 1).cpu()
             labels = self.all_gather(labels).flatten(0, 1).cpu()

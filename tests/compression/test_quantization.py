@@ -36,7 +36,7 @@ def test_qat_fake_quant_trains_and_converts_to_int8(make_cfg, model):
     assert isinstance(layer.input_fake_quant, FakeQuantize)
 
     module.train()
-    loss = module._loss(module(batch), batch["labels"])
+    loss = module.objective(module(batch), batch["labels"])
     loss.backward()
     assert all(module.model.get_submodule(n).weight_orig.grad.abs().sum() > 0 for n in names)
 

@@ -105,9 +105,9 @@ def test_class_weighted_loss_equals_hand_computation(make_cfg: Callable[..., Dic
     log_probs = logits - logits.exp().sum(dim=1, keepdim=True).log()
     w = torch.tensor(weights)[labels]
     by_hand = -(w * log_probs[torch.arange(4), labels]).sum() / w.sum()
-    assert module._loss(logits, labels).item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert module.objective(logits, labels).item() == pytest.approx(by_hand.item(), rel=1e-6)
     plain = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), ["neg", "pos"])
-    assert plain._loss(logits, labels).item() == pytest.approx(
+    assert plain.objective(logits, labels).item() == pytest.approx(
         -log_probs[torch.arange(4), labels].mean().item()
     )
 

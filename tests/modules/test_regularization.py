@@ -53,9 +53,9 @@ def test_penalty_on_unknown_parameters_is_a_config_error(make_cfg) -> None:
 def test_label_smoothing_reaches_the_loss(make_cfg) -> None:
     module = build_module(make_cfg("model.label_smoothing=0.2"))
     logits, labels = torch.tensor([[2.0, -1.0], [0.5, 0.3]]), torch.tensor([0, 1])
-    assert float(module._loss(logits, labels)) == pytest.approx(
+    assert float(module.objective(logits, labels)) == pytest.approx(
         float(F.cross_entropy(logits, labels, label_smoothing=0.2)))
-    assert float(module._loss(logits, labels)) != pytest.approx(float(F.cross_entropy(logits, labels)))
+    assert float(module.objective(logits, labels)) != pytest.approx(float(F.cross_entropy(logits, labels)))
 
 
 def test_dropout_overrides_reach_bert_config_and_modules(make_cfg) -> None:
