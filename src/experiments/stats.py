@@ -1,16 +1,20 @@
-"""Statistics of a design, all from scipy.stats / scikit-learn / statsmodels.
+"""Statistics of a design, from scipy.stats / statsmodels / deepsig / scikit-learn.
 
-Seed-level: mean ± std and a t-distribution 95 % CI per arm; paired t-test, Wilcoxon signed-rank and
-Cohen's d (paired, d_z) of each arm against the control; Holm correction across arms.
+Seed-level: mean ± std and a t-distribution 95 % CI per arm; against the control, over seed-paired values: paired
+t-test, Wilcoxon signed-rank, exact sign-flip permutation test (each Holm-corrected over the whole family of
+arm-vs-control comparisons), Almost Stochastic Order (deepsig, Bonferroni over the family) and Cohen's d_z.
 Example-level (the test set): a paired bootstrap CI of the metric difference and McNemar's test.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from deepsig import aso
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from statsmodels.stats.contingency_tables import mcnemar
@@ -61,23 +65,109 @@ def seed_summary(values: Sequence[float], confidence: float = 0.95) -> dict[str,
     return {"n": n, "mean": mean, "std": std, "ci_low": float(low), "ci_high": float(high)}
 
 
+# A design's primary test: the one its report calls decisive (`primary_test` in the design YAML).
+TESTS = {
+    "t": "paired t-test",
+    "wilcoxon": "Wilcoxon signed-rank test",
+    "permutation": "exact sign-flip permutation test",
+    "aso": "Almost Stochastic Order (eps_min)",
+}
+P_TESTS = ("t", "wilcoxon", "permutation")  # the tests that give p-values (ASO gives eps_min)
+ASO_THRESHOLD = 0.2  # deepsig: eps_min < 0.5 means A is better; it recommends checking eps_min < 0.2
+ASO_ITERATIONS = 200  # bootstrap iterations: ~0.3 s per comparison at dt=0.01
+ASO_DT = 0.01  # integration step: fine enough for the step quantile functions of a few seeds
+DECIMALS = 12  # differences are rounded so that floating-point noise neither breaks ties nor fakes a spread
+
+
+class SignificanceFloorWarning(UserWarning):
+    """The primary test cannot reach significance with this many seeds."""
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of the metric is better (all but the loss)."""
+    return metric.rsplit("/", 1)[-1] != "loss"
+
+
+def paired_differences(arm: Sequence[float], control: Sequence[float]) -> np.ndarray:
+    """Seed-paired arm - control, rounded to DECIMALS so equal differences compare equal."""
+    return np.round(np.asarray(arm, dtype=float) - np.asarray(control, dtype=float), DECIMALS)
+
+
+def permutation_p(diff: np.ndarray) -> float:
+    """Two-sided sign-flip permutation p of the mean difference: exact for up to 13 seeds (2^n <= 9999 flips)."""
+    if not diff.any():
+        return 1.0
+    return float(
+        stats.permutation_test((diff,), np.mean, permutation_type="samples", rng=np.random.default_rng(0)).pvalue
+    )
+
+
+def t_p(diff: np.ndarray) -> float:
+    """Paired t-test p; 1 when all differences are zero; the permutation p when they are a constant shift.
+
+    A constant non-zero shift has zero variance, so t is infinite and scipy's p is 0 (or noise): we use the exact
+    sign-flip permutation p instead, i.e. the smallest p the seeds can give (2/2^n), not an impossible 0."""
+    if len(diff) < 2 or not diff.any():
+        return 1.0
+    if np.ptp(diff) == 0:
+        return permutation_p(diff)
+    return float(stats.ttest_1samp(diff, 0.0).pvalue)
+
+
+def wilcoxon_p(diff: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p (scipy: exact, or all sign flips with ties/zeros); 1 when all are zero."""
+    if not diff.any():
+        return 1.0
+    return float(stats.wilcoxon(diff).pvalue)
+
+
 def paired_tests(arm: Sequence[float], control: Sequence[float]) -> dict[str, float]:
-    """Mean difference, paired t-test and Wilcoxon p-values, and Cohen's d_z over seed-paired values."""
-    diff = np.asarray(arm, dtype=float) - np.asarray(control, dtype=float)
-    out = {
+    """Mean difference, Cohen's d_z and the p of each test over seed-paired values (undefined p -> 1.0)."""
+    diff = paired_differences(arm, control)
+    spread = diff.std(ddof=1) if len(diff) > 1 else 0.0
+    return {
         "diff_mean": float(diff.mean()) if len(diff) else math.nan,
-        "t_p": math.nan,
-        "wilcoxon_p": math.nan,
-        "cohens_d": math.nan,
+        "cohens_d": float(diff.mean() / spread) if spread > 0 else math.nan,  # d_z: no library function
+        "t_p": t_p(diff),
+        "wilcoxon_p": wilcoxon_p(diff),
+        "permutation_p": permutation_p(diff),
     }
-    if len(diff) < 2:
-        return out
-    if diff.std(ddof=1) > 0:
-        out["t_p"] = float(stats.ttest_rel(arm, control).pvalue)
-        out["cohens_d"] = float(diff.mean() / diff.std(ddof=1))  # d_z: no library function; one line
-    if np.any(diff != 0):
-        out["wilcoxon_p"] = float(stats.wilcoxon(arm, control).pvalue)
-    return out
+
+
+def aso_eps_min(
+    arm: Sequence[float],
+    control: Sequence[float],
+    family_size: int = 1,
+    alpha: float = 0.05,
+    higher: bool = True,
+    seed: int = 0,
+) -> float:
+    """deepsig's ASO eps_min of arm over control (small: arm stochastically dominant); NaN below two seeds.
+
+    Confidence 1 - alpha, Bonferroni over the family; seeded, and numpy's global generator (which deepsig
+    reseeds) is restored, so a report is reproducible byte for byte."""
+    if min(len(arm), len(control)) < 2:
+        return math.nan
+    sign = 1.0 if higher else -1.0
+    state = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Division by zero")  # bootstrap draws of identical scores
+            warnings.filterwarnings("ignore", message="'confidence_level' was refactored")  # alpha > 0.05
+            eps = aso(
+                sign * np.asarray(arm, dtype=float),
+                sign * np.asarray(control, dtype=float),
+                confidence_level=1 - alpha,
+                num_comparisons=family_size,
+                num_bootstrap_iterations=ASO_ITERATIONS,
+                dt=ASO_DT,
+                seed=seed,
+                show_progress=False,
+                num_jobs=1,
+            )
+    finally:
+        np.random.set_state(state)
+    return float(eps)
 
 
 def bootstrap_difference(
@@ -117,11 +207,38 @@ def mcnemar_test(labels: np.ndarray, pred_arm: np.ndarray, pred_control: np.ndar
     return float(mcnemar(table, exact=discordant < 25, correction=True).pvalue)
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-adjusted p-values (NaN entries stay NaN and do not count as tests)."""
-    p = np.asarray(pvalues, dtype=float)
-    adjusted = np.full_like(p, np.nan)
-    finite = np.isfinite(p)
-    if finite.any():
-        adjusted[finite] = multipletests(p[finite], method="holm")[1]
-    return adjusted.tolist()
+def holm(pvalues: Sequence[float], family_size: int | None = None) -> list[float]:
+    """statsmodels' Holm-adjusted p over the whole family: undefined (NaN) p and planned comparisons not yet run
+    (family_size > len(pvalues)) count as p = 1, so m is always the number of planned comparisons."""
+    p = np.nan_to_num(np.asarray(pvalues, dtype=float), nan=1.0)
+    padded = np.concatenate([p, np.ones(max((family_size or 0) - len(p), 0))])
+    return multipletests(padded, method="holm")[1][: len(p)].tolist() if len(padded) else []
+
+
+def min_attainable_p(test: str, n: int) -> float:
+    """Smallest p that n paired seeds can give: 2/2^n for the exact sign-flip tests (Wilcoxon, permutation),
+    0 for the t-test (no floor; 1 below two seeds), NaN for ASO (eps_min is not a p-value)."""
+    if test == "t":
+        return 0.0 if n >= 2 else 1.0
+    if test in ("wilcoxon", "permutation"):
+        return min(1.0, 2.0 / 2**n)
+    return math.nan
+
+
+def seeds_needed(test: str, alpha: float, family_size: int) -> int:
+    """Fewest seeds whose smallest attainable p passes Holm's first step (m * p <= alpha)."""
+    return next(n for n in itertools.count(1) if family_size * min_attainable_p(test, n) <= alpha)
+
+
+def significance_floor(test: str, n: int, alpha: float, family_size: int) -> str:
+    """A WARNING line, also issued through `warnings`, when no comparison can be significant with n seeds."""
+    floor = min_attainable_p(test, n)
+    if math.isnan(floor) or family_size * floor <= alpha:
+        return ""
+    message = (
+        f"WARNING: with {n} seeds the smallest attainable {TESTS[test]} p is {floor:.3g}; Holm over m={family_size} "
+        f"comparisons needs m * p <= alpha = {alpha:g}, so no arm can be significant. "
+        f"Use at least {seeds_needed(test, alpha, family_size)} seeds."
+    )
+    warnings.warn(message, SignificanceFloorWarning, stacklevel=2)
+    return message

@@ -1,13 +1,21 @@
-"""Design statistics against scipy / statsmodels on fixed numbers."""
+"""Design statistics against scipy / statsmodels / deepsig on fixed numbers, and the report's test family."""
 
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from deepsig import aso
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 
 from src.errors import ConfigError
 from src.experiments import stats
+from src.experiments.design import load_design
+from src.experiments.report import comparison_markdown
+from src.experiments.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control
 
 ARM = [0.81, 0.84, 0.80, 0.86, 0.83]
 CONTROL = [0.79, 0.80, 0.81, 0.82, 0.80]
@@ -41,18 +49,175 @@ def test_paired_tests_match_scipy() -> None:
     assert result["cohens_d"] == pytest.approx(1.1574, abs=1e-3)
 
 
-def test_identical_arms_give_no_p_value() -> None:
+def test_paired_tests_match_scipy_on_normal_data() -> None:
+    rng = np.random.default_rng(7)
+    control = rng.normal(0.80, 0.02, 8)
+    arm = control + rng.normal(0.01, 0.01, 8)
+    result = stats.paired_tests(arm, control)
+    assert result["t_p"] == pytest.approx(sps.ttest_rel(arm, control).pvalue)
+    assert result["wilcoxon_p"] == pytest.approx(sps.wilcoxon(arm, control).pvalue)
+    # All 2^8 sign flips of the differences: scipy's exact paired permutation test of the mean difference.
+    exact = sps.permutation_test(
+        (arm, control), lambda a, c, axis: np.mean(a - c, axis=axis), permutation_type="samples", n_resamples=np.inf
+    )
+    assert result["permutation_p"] == pytest.approx(exact.pvalue)
+
+
+def test_identical_arm_has_p_one_for_every_test() -> None:
     result = stats.paired_tests(CONTROL, CONTROL)
-    assert result["diff_mean"] == 0 and math.isnan(result["t_p"]) and math.isnan(result["wilcoxon_p"])
+    assert result["diff_mean"] == 0 and math.isnan(result["cohens_d"])
+    assert (result["t_p"], result["wilcoxon_p"], result["permutation_p"]) == (1.0, 1.0, 1.0)
 
 
-def test_holm_matches_statsmodels_order_and_skips_nan() -> None:
+def test_constant_shift_gets_the_exact_permutation_p() -> None:
+    # arm - control is 0.02 on every seed (up to floating-point noise): zero variance, t is undefined.
+    arm, control = [0.82, 0.84, 0.86], [0.80, 0.82, 0.84]
+    assert sps.ttest_rel(arm, control).pvalue < 1e-10  # what scipy says on the unrounded noise
+    result = stats.paired_tests(arm, control)
+    assert result["t_p"] == result["permutation_p"] == pytest.approx(0.25)
+    assert result["wilcoxon_p"] == pytest.approx(0.25) and math.isnan(result["cohens_d"])
+
+
+def test_ties_and_zeros_are_scipy_on_the_exact_differences() -> None:
+    control = np.array([0.80, 0.81, 0.79, 0.83, 0.78, 0.82])
+    differences = np.array([0.01, 0.01, 0.0, -0.02, 0.03, 0.01])  # three tied, one zero
+    result = stats.paired_tests(control + differences, control)
+    assert result["wilcoxon_p"] == pytest.approx(sps.wilcoxon(differences).pvalue)
+    assert result["t_p"] == pytest.approx(sps.ttest_1samp(differences, 0).pvalue)
+    exact = sps.permutation_test((differences,), np.mean, permutation_type="samples", n_resamples=np.inf)
+    assert result["permutation_p"] == pytest.approx(exact.pvalue)
+
+
+def test_holm_counts_an_undefined_p_as_one() -> None:
     adjusted = stats.holm([0.01, 0.04, float("nan"), 0.03])
-    # Holm on the three finite p-values: sorted 0.01*3, max(0.03*2, 0.03), max(0.04*1, 0.06).
-    assert adjusted[0] == pytest.approx(0.03)
-    assert adjusted[3] == pytest.approx(0.06)
-    assert adjusted[1] == pytest.approx(0.06)
-    assert math.isnan(adjusted[2])
+    expected = multipletests([0.01, 0.04, 1.0, 0.03], method="holm")[1]
+    assert adjusted == pytest.approx(expected.tolist())
+    # m = 4: the smallest p is multiplied by 4, not by the 3 defined ones.
+    assert adjusted[0] == pytest.approx(0.04)
+
+
+def test_holm_keeps_planned_comparisons_without_runs_in_the_family() -> None:
+    expected = multipletests([0.01, 0.02, 1.0, 1.0], method="holm")[1][:2]
+    assert stats.holm([0.01, 0.02], family_size=4) == pytest.approx(expected.tolist())
+    assert stats.holm([], family_size=3) == []
+
+
+def test_min_attainable_p_is_the_most_extreme_sign_pattern() -> None:
+    all_positive = [0.01, 0.02, 0.03]
+    assert stats.min_attainable_p("wilcoxon", 3) == sps.wilcoxon(all_positive).pvalue == 0.25
+    flips = sps.permutation_test((np.array(all_positive),), np.mean, permutation_type="samples")
+    assert stats.min_attainable_p("permutation", 3) == pytest.approx(flips.pvalue)
+    assert stats.min_attainable_p("wilcoxon", 6) == 2 / 64
+    assert stats.min_attainable_p("t", 3) == 0.0 and stats.min_attainable_p("t", 1) == 1.0
+    assert math.isnan(stats.min_attainable_p("aso", 3))
+    # 2/2^n <= 0.05 first at n = 6; with m = 3 Holm's first step needs 3 * 2/2^n <= 0.05: n = 7.
+    assert stats.seeds_needed("wilcoxon", 0.05, 1) == 6 and stats.seeds_needed("wilcoxon", 0.05, 3) == 7
+
+
+def test_significance_floor_warns_for_three_seeds_wilcoxon() -> None:
+    with pytest.warns(stats.SignificanceFloorWarning, match="Use at least 6 seeds"):
+        line = stats.significance_floor("wilcoxon", 3, 0.05, 1)
+    assert line.startswith("WARNING: with 3 seeds the smallest attainable Wilcoxon signed-rank test p is 0.25")
+
+
+def test_significance_floor_counts_the_holm_step() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.significance_floor("permutation", 6, 0.05, 1) == ""  # 0.03125 <= 0.05
+        assert stats.significance_floor("t", 3, 0.05, 5) == ""
+        assert stats.significance_floor("aso", 3, 0.05, 5) == ""
+    with pytest.warns(stats.SignificanceFloorWarning, match="m=2 comparisons"):
+        stats.significance_floor("permutation", 6, 0.05, 2)  # 2 * 0.03125 > 0.05
+
+
+def test_aso_is_deepsig_seeded_and_bonferroni_corrected() -> None:
+    arm, control = np.array([0.81, 0.84, 0.80, 0.86, 0.83]), np.array([0.79, 0.80, 0.81, 0.82, 0.80])
+    settings = dict(num_bootstrap_iterations=stats.ASO_ITERATIONS, dt=stats.ASO_DT, seed=0, show_progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = aso(arm, control, confidence_level=0.95, num_comparisons=3, **settings)
+        expected_loss = aso(-arm, -control, confidence_level=0.9, num_comparisons=1, **settings)
+    assert stats.aso_eps_min(arm, control, family_size=3, alpha=0.05) == pytest.approx(float(expected))
+    assert stats.aso_eps_min(arm, control, alpha=0.1, higher=False) == pytest.approx(float(expected_loss))
+    assert stats.aso_eps_min([0.85, 0.86, 0.87], [0.80, 0.81, 0.82]) == 0.0  # no overlap: full dominance
+    assert math.isnan(stats.aso_eps_min([0.9], [0.8]))
+
+
+def test_aso_leaves_numpy_global_generator_alone() -> None:
+    np.random.seed(3)
+    expected = np.random.random()
+    np.random.seed(3)
+    stats.aso_eps_min(ARM, CONTROL)
+    assert np.random.random() == expected
+
+
+def _results(tmp_path: Path, primary_test: str) -> Results:
+    """Three seeds of a control, an arm better on every seed, an identical arm; one planned arm never ran."""
+    labels = np.array([0, 1, 0, 1])
+    scores = {"control": [0.80, 0.81, 0.79], "better": [0.84, 0.86, 0.85], "same": [0.80, 0.81, 0.79]}
+    rows = []
+    for arm, values in scores.items():
+        for seed, value in enumerate(values, start=1):
+            run_dir = tmp_path / arm / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            probs = np.eye(2)[labels if arm == "better" else np.array([0, 1, 1, 1])]
+            pd.DataFrame({"label": labels, "prob_neg": probs[:, 0], "prob_pos": probs[:, 1]}).to_csv(
+                run_dir / "predictions_test.csv", index=False
+            )
+            rows.append({"arm": arm, "seed": seed, "test/acc": value, "run_dir": str(run_dir)})
+    record = {
+        "name": "toy",
+        "control": "control",
+        "metric": "test/acc",
+        "arms": {name: {} for name in ("control", "better", "same", "unrun")},
+        "primary_test": primary_test,
+        "alpha": 0.05,
+    }
+    return Results(tmp_path, record, pd.DataFrame(rows))
+
+
+def test_compare_to_control_corrects_every_test_over_the_planned_family(tmp_path: Path) -> None:
+    table = compare_to_control(_results(tmp_path, "wilcoxon"), n_resamples=50).set_index("arm")
+    assert list(table.reset_index().columns) == COMPARISON_COLUMNS and list(table.index) == ["better", "same"]
+    for test in stats.P_TESTS:  # m = 3: better, same (p = 1) and unrun (p = 1)
+        raw = [table.loc["better", f"{test}_p"], 1.0, 1.0]
+        assert table.loc["same", f"{test}_p"] == 1.0
+        assert table[f"{test}_p_holm"].tolist() == pytest.approx(multipletests(raw, method="holm")[1][:2].tolist())
+    assert table.loc["better", "wilcoxon_p_holm"] == pytest.approx(0.75)  # 3 * 0.25
+    assert table["primary_p_holm"].tolist() == table["wilcoxon_p_holm"].tolist()
+    assert not table["significant"].any()
+    assert table.loc["better", "aso_eps_min"] == pytest.approx(
+        stats.aso_eps_min([0.84, 0.86, 0.85], [0.80, 0.81, 0.79], family_size=3)
+    )
+
+
+def test_aso_as_primary_decides_by_eps_min(tmp_path: Path) -> None:
+    table = compare_to_control(_results(tmp_path, "aso"), n_resamples=50).set_index("arm")
+    assert table["primary_p_holm"].isna().all()
+    assert table["significant"].tolist() == (table["aso_eps_min"] < stats.ASO_THRESHOLD).tolist() == [True, False]
+
+
+def test_report_states_family_alpha_floor_and_warns(tmp_path: Path) -> None:
+    results = _results(tmp_path, "wilcoxon")
+    comparisons = compare_to_control(results, n_resamples=50)
+    with pytest.warns(stats.SignificanceFloorWarning):
+        text = comparison_markdown(results, arm_table(results, ("test/acc",)), comparisons)
+    assert "| **Wilcoxon p** (primary) |" in text and "| better |" in text and "0.25 (0.75)" in text
+    assert "m = 3 planned comparisons" in text and "α = 0.05" in text
+    assert "Smallest attainable p with n = 3 seeds: paired t p 0, Wilcoxon p 0.25, permutation p 0.25" in text
+    assert "**WARNING: with 3 seeds" in text and "Use at least 7 seeds" in text
+
+
+def test_design_rejects_an_unknown_primary_test_or_alpha(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text("arms: {control: [], other: []}\nprimary_test: anova\n")
+    with pytest.raises(ConfigError, match="'primary_test'. Allowed: t, wilcoxon, permutation, aso"):
+        load_design(path)
+    path.write_text("arms: {control: [], other: []}\nalpha: 1.5\n")
+    with pytest.raises(ConfigError, match="'alpha'"):
+        load_design(path)
+    path.write_text("arms: {control: [], other: []}\nprimary_test: permutation\nalpha: 0.01\n")
+    assert (load_design(path).spec.primary_test, load_design(path).spec.alpha) == ("permutation", 0.01)
 
 
 def test_mcnemar_exact_is_the_binomial_test() -> None:
