@@ -2,6 +2,8 @@
 
 They read the very rows a transformer run of the same data config and seed sees
 (`TextClassificationDataModule.load_raw_splits`), and write the same metrics.json / predictions files.
+A baseline may choose its parameters from a grid: each point is fitted on train and scored on validation;
+the test split is predicted once, by the chosen pipeline.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from datasets import Dataset
 from omegaconf import DictConfig
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterGrid
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
-from src.experiments.evaluation import write_run
+from src.experiments.evaluation import score, write_run
+from src.experiments.stats import metric_fn
 from src.registry import Registry
 from src.train import save_predictions
 
@@ -52,18 +58,43 @@ def build_baseline(name: str, args: dict[str, Any]) -> Pipeline:
         ) from None
 
 
-def run_baseline(name: str, args: dict[str, Any], cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Fit on the train split, write validation and test predictions and the test metrics."""
+def select_baseline(
+    name: str, args: dict[str, Any], grid: dict[str, list[Any]], metric: str, train: Dataset, validation: Dataset
+) -> tuple[Pipeline, np.ndarray, dict[str, Any]]:
+    """Fit every `grid` point on train, keep the best by `metric` on validation (ties: the first in grid order).
+
+    Returns the chosen pipeline, its validation probabilities and the validation score of every point."""
+    fn, sign = metric_fn(metric), -1 if metric.endswith("loss") else 1
+    labels = np.asarray(validation["label"])
+    points: list[dict[str, Any]] = []
+    best: tuple[Pipeline, np.ndarray, dict[str, Any]] | None = None
+    for params in ParameterGrid(grid):
+        pipeline = build_baseline(name, {**args, **params}).fit(train["text"], train["label"])
+        probs = pipeline.predict_proba(validation["text"])
+        points.append({"params": params, metric: float(fn(labels, probs))})
+        if best is None or sign * points[-1][metric] > sign * best[2][metric]:
+            best = (pipeline, probs, points[-1])
+    pipeline, probs, chosen = best
+    return pipeline, probs, {"metric": metric, "grid": points, "chosen": chosen["params"]}
+
+
+def run_baseline(
+    name: str, args: dict[str, Any], cfg: DictConfig, run_dir: Path, *, select: dict[str, list[Any]], metric: str
+) -> dict[str, Any]:
+    """Fit on train (choosing among `select` by the validation `metric`), then predict the test split once."""
     started = time.perf_counter()
     splits = TextClassificationDataModule(cfg.data, tokenizer=None, seed=cfg.seed).load_raw_splits()
-    pipeline = build_baseline(name, args).fit(splits["train"]["text"], splits["train"]["label"])
+    pipeline, val_probs, selection = select_baseline(name, args, select, metric, splits["train"], splits["validation"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    val_probs = pipeline.predict_proba(splits["validation"]["text"])
-    save_predictions(
-        run_dir / "predictions_validation.csv",
-        val_probs,
-        splits["validation"]["label"],
-        list(cfg.data.label_names),
-    )
-    test = (pipeline.predict_proba(splits["test"]["text"]), splits["test"]["label"])
-    return write_run(run_dir, cfg, started, test, {"baseline": name, "args": args, "n_train": len(splits["train"])})
+    label_names = list(cfg.data.label_names)
+    val_labels = np.asarray(splits["validation"]["label"])
+    save_predictions(run_dir / "predictions_validation.csv", val_probs, val_labels, label_names)
+    test = (pipeline.predict_proba(splits["test"]["text"]), np.asarray(splits["test"]["label"]))
+    extra = {
+        "baseline": name,
+        "args": args,
+        "n_train": len(splits["train"]),
+        "selection": selection,
+        "validation": score(val_probs, val_labels, label_names, prefix="val/"),
+    }
+    return write_run(run_dir, cfg, started, test, extra)

@@ -15,7 +15,7 @@ from src.errors import ConfigError
 from src.experiments.predictions import read_predictions
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier, classification_metrics
-from src.train import save_predictions
+from src.train import save_config, save_predictions
 
 
 def score(probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/") -> dict[str, float]:
@@ -36,8 +36,9 @@ def score(probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix:
 def write_run(
     run_dir: Path, cfg: DictConfig, started: float, test: tuple[np.ndarray, np.ndarray], extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """metrics.json + predictions_test.csv for a run that is not a Lightning fit (baseline, fusion)."""
+    """config.yaml (`cfg`, as a training run saves it) + predictions_test.csv + metrics.json for a baseline/fusion."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir)
     label_names = list(cfg.data.label_names)
     save_predictions(run_dir / "predictions_test.csv", test[0], test[1], label_names)
     summary = {

@@ -2,7 +2,8 @@
 
 For one seed, each member is that seed's run of a member arm. Weighted averaging and stacking are
 fitted on the validation split (predicted once with each member's best checkpoint and cached as
-predictions_validation.csv); the soup averages the members' weights (same architecture required).
+predictions_validation.csv) and what they fitted is saved in metrics.json (`fitted`); the soup averages
+the members' weights (same architecture required).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from src.modules.text_classifier import TextClassifier
 from src.registry import Registry
 
 FUSIONS = Registry("fusion method")
+Fused = tuple[np.ndarray, dict[str, Any]]  # test probabilities, and what was fitted on validation (for audit)
 
 
 @dataclass
@@ -63,10 +65,11 @@ def fit_weights(val_probs: np.ndarray, val_labels: np.ndarray) -> np.ndarray:
 
 
 @FUSIONS.register("weighted_average")
-def weighted_average(members: list[Member]) -> np.ndarray:
-    """Test probabilities averaged with weights fitted on validation."""
+def weighted_average(members: list[Member]) -> Fused:
+    """Test probabilities averaged with weights fitted on validation; the weights per member run."""
     weights = fit_weights(*_stack(members, "validation"))
-    return np.tensordot(weights, _stack(members, "test")[0], axes=1)
+    fitted = {"weights": {str(m.run_dir): float(w) for m, w in zip(members, weights, strict=True)}}
+    return np.tensordot(weights, _stack(members, "test")[0], axes=1), fitted
 
 
 def vote(probs: np.ndarray) -> np.ndarray:
@@ -78,8 +81,8 @@ def vote(probs: np.ndarray) -> np.ndarray:
 
 
 @FUSIONS.register("majority_vote")
-def majority_vote(members: list[Member]) -> np.ndarray:
-    return vote(_stack(members, "test")[0])
+def majority_vote(members: list[Member]) -> Fused:
+    return vote(_stack(members, "test")[0]), {}
 
 
 def fit_stacker(val_probs: np.ndarray, val_labels: np.ndarray, seed: int = 0) -> LogisticRegression:
@@ -89,9 +92,17 @@ def fit_stacker(val_probs: np.ndarray, val_labels: np.ndarray, seed: int = 0) ->
 
 
 @FUSIONS.register("stacking")
-def stacking(members: list[Member]) -> np.ndarray:
+def stacking(members: list[Member]) -> Fused:
+    """The stacker's test probabilities; its coefficients per (member run, class probability), intercept."""
     stacker = fit_stacker(*_stack(members, "validation"))
-    return stacker.predict_proba(np.concatenate(list(_stack(members, "test")[0]), axis=1))
+    labels = list(members[0].cfg.data.label_names)
+    fitted = {
+        "features": [f"{m.run_dir}:prob_{label}" for m in members for label in labels],
+        "coef": stacker.coef_.tolist(),
+        "intercept": stacker.intercept_.tolist(),
+        "classes": stacker.classes_.tolist(),  # a binary stacker has one row of coefficients: for classes[1]
+    }
+    return stacker.predict_proba(np.concatenate(list(_stack(members, "test")[0]), axis=1)), fitted
 
 
 def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -108,25 +119,25 @@ def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, tor
 
 
 @FUSIONS.register("soup")
-def soup(members: list[Member]) -> np.ndarray:
+def soup(members: list[Member]) -> Fused:
     """Test probabilities of one model whose weights are the average of the members' best checkpoints."""
     models = [TextClassifier.from_checkpoint(run_checkpoint(m.run_dir)) for m in members]
     souped = models[0]
     souped.load_state_dict(average_weights([m.state_dict() for m in models]))
     probs, _ = predict_split(souped, members[0].cfg, "test")
-    return probs
+    return probs, {}
 
 
 def run_fusion(method: str, members: list[Member], cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Fuse, then write the fused test predictions and metrics like a single run."""
+    """Fuse, then write the fused test predictions and metrics (with what was fitted) like a single run."""
     started = time.perf_counter()
-    fuse: Callable[[list[Member]], np.ndarray] = FUSIONS.get_builder(method)
-    probs = fuse(members)
+    fuse: Callable[[list[Member]], Fused] = FUSIONS.get_builder(method)
+    probs, fitted = fuse(members)
     labels = members[0].predictions("test")[1]
     return write_run(
         run_dir,
         cfg,
         started,
         (probs, labels),
-        {"fusion": method, "members": [str(m.run_dir) for m in members]},
+        {"fusion": method, "members": [str(m.run_dir) for m in members], "fitted": fitted},
     )

@@ -2,6 +2,9 @@
 
 Training runs are ordinary `src.train.train` runs, in this process or in a pool of worker processes
 (one GPU each when GPUs are present); baselines and fusions run afterwards in this process.
+Every run saves the config that produced its numbers (config.yaml; baselines and fusions add their `arm`
+spec, a fusion its members' config hashes). A finished run whose saved config is not what the design
+composes now is refused (training) or redone (baselines and fusions: they are cheap).
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from typing import Any
 
 import torch
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.config import to_yaml
 from src.errors import ConfigError
 from src.experiments.baselines import run_baseline
 from src.experiments.design import Design, RunSpec
 from src.experiments.fusion import Member, run_fusion
-from src.experiments.results import IGNORED_IN_HASH
+from src.experiments.results import comparable, config_hash
 from src.train import newest_checkpoint, train
 
 log = logging.getLogger(__name__)
@@ -39,26 +42,50 @@ def write_design_record(design: Design) -> None:
     (design.results_dir / "design.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(record)))
 
 
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in IGNORED_IN_HASH}
+def arm_spec(design: Design, run: RunSpec) -> dict[str, Any]:
+    """What defines a baseline or fusion run besides the base config: saved under `arm:` in its config.yaml."""
+    arm = run.arm
+    if arm.kind == "baseline":
+        return {
+            "kind": arm.kind,
+            "baseline": arm.baseline,
+            "args": dict(arm.args),
+            "select": dict(arm.select),
+            "metric": design.spec.selection_metric,  # what `select` is chosen by, on validation
+        }
+    members = [design.run_of(name, run.seed) for name in arm.members]
+    # A member not finished (yet, or again after a change) has no hash: a fusion of its earlier run is stale.
+    hashes = {m.arm.name: config_hash(m.run_dir) if m.done else None for m in members}
+    return {"kind": arm.kind, "fusion": arm.fusion, "members": hashes}
 
 
-def check_finished_configs(design: Design, runs: list[RunSpec]) -> None:
-    """Refuse to skip finished training runs whose saved config is not what the design composes now."""
-    stale = [
-        r
-        for r in runs
-        if r.done
-        and r.arm.kind == "train"
-        and _comparable(yaml.safe_load((r.run_dir / "config.yaml").read_text()))
-        != _comparable(yaml.safe_load(to_yaml(design.compose_run(r))))
-    ]
-    if stale:
+def run_config(design: Design, run: RunSpec) -> DictConfig:
+    """What a run saves as config.yaml: its composed config, plus the `arm` spec of a baseline or fusion."""
+    cfg = design.compose_run(run)
+    if run.arm.kind != "train":
+        with open_dict(cfg):
+            cfg.arm = arm_spec(design, run)
+    return cfg
+
+
+def _is_stale(design: Design, run: RunSpec) -> bool:
+    """The run's saved config.yaml is missing (an older version's run) or not what the design composes now."""
+    saved = run.run_dir / "config.yaml"
+    now = comparable(yaml.safe_load(to_yaml(run_config(design, run))))
+    return not saved.is_file() or comparable(yaml.safe_load(saved.read_text())) != now
+
+
+def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]:
+    """Refuse to skip finished training runs made with another config; return such baselines and fusions."""
+    stale = [r for r in runs if r.done and _is_stale(design, r)]
+    trained = [str(r.run_dir) for r in stale if r.arm.kind == "train"]
+    if trained:
         raise ConfigError(
-            f"{len(stale)} finished run(s) of design '{design.name}' were made with a different config than the "
-            f"design composes now (an arm, the base or a preset changed): {', '.join(str(r.run_dir) for r in stale)}. "
+            f"{len(trained)} finished run(s) of design '{design.name}' were made with a different config than the "
+            f"design composes now (an arm, the base or a preset changed): {', '.join(trained)}. "
             "Delete those run directories to rerun them, or restore the config."
         )
+    return stale
 
 
 def execute(design: Design, run: RunSpec) -> dict[str, Any]:
@@ -67,11 +94,12 @@ def execute(design: Design, run: RunSpec) -> dict[str, Any]:
         # An interrupted run resumes from its last/interrupted checkpoint (OnExceptionCheckpoint writes one).
         resume = ["ckpt_path=last"] if newest_checkpoint([run.run_dir]) is not None else []
         return train(design.compose_run(run, resume))
-    cfg = design.compose_run(run)
+    cfg = run_config(design, run)
+    arm = OmegaConf.to_container(cfg.arm)  # read back from the config it saves: that config made the numbers
     if run.arm.kind == "baseline":
-        return run_baseline(run.arm.baseline, dict(run.arm.args), cfg, run.run_dir)
-    members = [member_of(design, name, run.seed) for name in run.arm.members]
-    return run_fusion(run.arm.fusion, members, cfg, run.run_dir)
+        return run_baseline(arm["baseline"], arm["args"], cfg, run.run_dir, select=arm["select"], metric=arm["metric"])
+    members = [member_of(design, name, run.seed) for name in arm["members"]]
+    return run_fusion(arm["fusion"], members, cfg, run.run_dir)
 
 
 def member_of(design: Design, arm: str, seed: int) -> Member:
@@ -96,7 +124,9 @@ def _execute_in_worker(design: Design, run: RunSpec) -> str:
 def run_design(design: Design, workers: int = 1, select: list[RunSpec] | None = None) -> list[RunSpec]:
     """Run the missing runs of the design (or of `select`); returns the runs that failed."""
     design.check_configs()
-    check_finished_configs(design, select or design.runs())
+    for run in check_finished_configs(design, select or design.runs()):
+        log.warning("Redoing %s: its saved config.yaml is missing or not what the design composes now.", run.run_dir)
+        (run.run_dir / "metrics.json").unlink()
     write_design_record(design)
     pending = [r for r in (select or design.runs()) if not r.done]
     log.info(

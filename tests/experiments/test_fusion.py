@@ -56,6 +56,18 @@ def test_fusion_is_no_worse_than_its_worst_member(method: str, members: list[Mem
     assert json.loads((tmp_path / method / "metrics.json").read_text())["fusion"] == method
 
 
+def test_what_was_fitted_on_validation_is_saved(members: list[Member], tmp_path: Path) -> None:
+    run_fusion("weighted_average", members, CFG, tmp_path / "avg")
+    weights = json.loads((tmp_path / "avg" / "metrics.json").read_text())["fitted"]["weights"]
+    assert list(weights) == [str(m.run_dir) for m in members] and sum(weights.values()) == pytest.approx(1.0)
+    assert weights[str(members[2].run_dir)] > weights[str(members[0].run_dir)]  # 80 % accurate vs 70 %
+    run_fusion("stacking", members, CFG, tmp_path / "stack")
+    fitted = json.loads((tmp_path / "stack" / "metrics.json").read_text())["fitted"]
+    assert fitted["features"][:2] == [f"{members[0].run_dir}:prob_negative", f"{members[0].run_dir}:prob_positive"]
+    assert np.shape(fitted["coef"]) == (1, 6) and len(fitted["intercept"]) == 1 and fitted["classes"] == [0, 1]
+    assert OmegaConf.load(tmp_path / "avg" / "config.yaml") == CFG  # the config it was given, saved with it
+
+
 def test_vote_follows_the_majority_and_breaks_ties_by_probability() -> None:
     probs = np.array([[[0.9, 0.1], [0.4, 0.6]], [[0.6, 0.4], [0.45, 0.55]], [[0.2, 0.8], [0.7, 0.3]]])
     fused = vote(probs)

@@ -1,19 +1,27 @@
 """The tiny design end to end: runs, resume after an interruption, report files, and the notebook."""
 
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from nbclient import NotebookClient
+from omegaconf import DictConfig
 
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
 from src.experiments.design import Design, load_design
+from src.experiments.evaluation import score
 from src.experiments.report import write_report
+from src.experiments.results import config_hash, load_results
+from src.train import save_config, save_predictions
 
 
 def _tiny(results_root: Path, data_cache: Path) -> Design:
@@ -127,8 +135,131 @@ def test_a_finished_run_made_with_another_config_is_not_silently_skipped(
     tiny_results: tuple[Design, list[str]],
 ) -> None:
     design, _ = tiny_results
-    runner.check_finished_configs(design, design.runs())  # unchanged: fine
+    assert runner.check_finished_configs(design, design.runs()) == []  # unchanged: nothing stale
     changed = load_design("tiny", results_root=design.results_dir.parent)
     changed.spec.base.extend([f"data.cache_dir={design.spec.base[-1].split('=', 1)[1]}", "data.max_length=64"])
     with pytest.raises(ConfigError, match="different config"):
         runner.check_finished_configs(changed, changed.runs())
+
+
+# Two (fake) training arms, a baseline choosing its smoothing on validation, and a fusion of the two arms.
+PROVENANCE = """
+base: [experiment=imdb_tiny, data.limit_train=64, data.limit_val=32, data.limit_test=64, logger=csv,
+       data.cache_dir={cache}]
+seeds: [1]
+control: a
+metric: test/acc
+selection_metric: val/acc
+arms:
+  a: []
+  b: [model.optimizer.lr={lr}]
+  nb: {{baseline: tfidf_nb, args: {args}, select: {{clf__alpha: [0.1, 1.0]}}}}
+  avg: {{fusion: weighted_average, members: [a, b]}}
+"""
+
+
+def _fake_train(cfg: DictConfig) -> dict:
+    """A training run without the training: its config.yaml, random predictions on fixed labels, metrics.json."""
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir)
+    rng, labels = np.random.default_rng(0), list(cfg.data.label_names)
+    for split, n in (("validation", 32), ("test", 64)):
+        probs, truth = rng.dirichlet([1.0, 1.0], n), np.arange(n) % 2
+        save_predictions(run_dir / f"predictions_{split}.csv", probs, truth, labels)
+    summary = {"seed": cfg.seed, "run_dir": str(run_dir), "test": score(probs, truth, labels)}
+    (run_dir / "metrics.json").write_text(json.dumps(summary))
+    return summary
+
+
+Provenance = tuple[Callable[..., Design], list[str]]
+
+
+@pytest.fixture
+def provenance(tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Provenance:
+    """A loader of the provenance design (with its arms' settings) and the arms that each run_design executes."""
+    monkeypatch.setattr(runner, "train", _fake_train)
+    executed: list[str] = []
+    execute = runner.execute
+    monkeypatch.setattr(runner, "execute", lambda design, run: executed.append(run.arm.name) or execute(design, run))
+
+    def load(lr: float = 3e-3, args: str = "{}") -> Design:
+        path = tmp_path / "provenance.yaml"
+        path.write_text(PROVENANCE.format(cache=data_cache, lr=lr, args=args))
+        return load_design(path, results_root=tmp_path / "results")
+
+    return load, executed
+
+
+def _saved(run: Path, name: str = "config.yaml") -> dict:
+    return (yaml.safe_load if name.endswith("yaml") else json.loads)((run / name).read_text())
+
+
+def test_every_arm_kind_saves_the_config_of_its_numbers_and_runs_csv_hashes_it(provenance: Provenance) -> None:
+    load, executed = provenance
+    design = load()
+    assert runner.run_design(design) == [] and executed == ["a", "b", "nb", "avg"]
+    runs = design.results_dir / "runs"
+    nb, avg = runs / "nb" / "seed1", runs / "avg" / "seed1"
+    # Baseline: the base config it read its data with, plus its spec; the grid scored on validation only.
+    assert _saved(nb)["data"]["limit_train"] == 64 and _saved(nb)["arm"] == {
+        "kind": "baseline",
+        "baseline": "tfidf_nb",
+        "args": {},
+        "select": {"clf__alpha": [0.1, 1.0]},
+        "metric": "val/acc",
+    }
+    metrics = _saved(nb, "metrics.json")
+    assert [p["params"] for p in metrics["selection"]["grid"]] == [{"clf__alpha": 0.1}, {"clf__alpha": 1.0}]
+    scores = [p["val/acc"] for p in metrics["selection"]["grid"]]
+    assert metrics["selection"]["chosen"] == metrics["selection"]["grid"][scores.index(max(scores))]["params"]
+    assert metrics["validation"]["val/acc"] == pytest.approx(max(scores))
+    assert set(metrics["validation"]) == {k.replace("test/", "val/", 1) for k in metrics["test"]}
+    # Fusion: method and the config hash of each member run it fused; the fitted weights in metrics.json.
+    members = {"a": config_hash(runs / "a" / "seed1"), "b": config_hash(runs / "b" / "seed1")}
+    assert _saved(avg)["arm"] == {"kind": "fusion", "fusion": "weighted_average", "members": members}
+    assert list(_saved(avg, "metrics.json")["fitted"]["weights"]) == [str(runs / m / "seed1") for m in members]
+    # runs.csv: the hash of each run's stored config (an edit of it shows; seeds and paths do not count).
+    table = load_results(design.results_dir).runs
+    assert table["config_hash"].tolist() == [config_hash(design.results_dir / d) for d in table["run_dir"]]
+    before = config_hash(nb)
+    (nb / "config.yaml").write_text(re.sub(r"(?m)^seed: 1$", "seed: 7", (nb / "config.yaml").read_text()))
+    assert config_hash(nb) == before
+    (nb / "config.yaml").write_text((nb / "config.yaml").read_text().replace("tfidf_nb", "tfidf_logreg"))
+    assert load_results(design.results_dir).runs.set_index("arm").loc["nb", "config_hash"] != before
+    # A baseline made before configs were saved: refused by the report, redone by the runner.
+    (nb / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="older version"):
+        load_results(design.results_dir)
+    executed.clear()
+    assert runner.run_design(design) == [] and executed == ["nb"]
+    assert config_hash(nb) == before
+
+
+def test_changed_arms_are_never_silently_reused(provenance: Provenance) -> None:
+    load, executed = provenance
+    assert runner.run_design(load()) == []
+    executed.clear()
+    assert runner.run_design(load()) == [] and executed == []  # unchanged: all reused
+    # A baseline whose arguments changed is redone (cheap), with the new arguments.
+    assert runner.run_design(load(args="{tfidf__min_df: 1}")) == [] and executed == ["nb"]
+    nb = load().results_dir / "runs" / "nb" / "seed1"
+    assert _saved(nb)["arm"]["args"] == _saved(nb, "metrics.json")["args"] == {"tfidf__min_df": 1}
+    # A training arm whose config changed is refused, naming its runs and the fix; nothing is touched.
+    changed = load(lr=1e-3, args="{tfidf__min_df: 1}")
+    b = changed.run_of("b", 1)
+    with pytest.raises(ConfigError, match=rf"different config.*{re.escape(str(b.run_dir))}.*Delete those run dir"):
+        runner.run_design(changed)
+    assert changed.run_of("avg", 1).done
+    # A fusion whose member was re-run with another config is stale ...
+    old = _saved(changed.run_of("avg", 1).run_dir)["arm"]["members"]["b"]
+    (b.run_dir / "metrics.json").unlink()
+    _fake_train(changed.compose_run(b))
+    assert [r.arm.name for r in runner.check_finished_configs(changed, changed.runs())] == ["avg"]
+    # ... and so is one whose member is being re-run: after the fix (delete), both are redone, in order.
+    for path in sorted(b.run_dir.iterdir()):
+        path.unlink()
+    b.run_dir.rmdir()
+    executed.clear()
+    assert runner.run_design(changed) == [] and executed == ["b", "avg"]
+    assert _saved(changed.run_of("avg", 1).run_dir)["arm"]["members"]["b"] == config_hash(b.run_dir) != old
