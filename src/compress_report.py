@@ -2,14 +2,20 @@
 
     python -m src.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
         [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<pt>] [distilled=<ckpt>] [ptq_int8=<pt>] \\
-        [limit_test=2000] [repeats=10] [seq_len=256] [threads=<n>]
+        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [out=<dir>]
 
-Per variant: size on disk (MB), non-zero parameters, CPU latency p50/p95 at batch 1 and 32, throughput,
-test accuracy and macro F1, agreement with the fp32 predictions. The PTQ int8 variant is created
-(`make quantize`) when missing. Writes <run_dir>/report/compression.{md,json,png}; logs to W&B when
-the run had W&B on.
+Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up
+over fp32, test accuracy and macro F1, agreement with the fp32 predictions. Latency comes from
+torch.utils.benchmark `blocked_autorange`, the variants interleaved over `rounds` rounds (each round times
+fp32, then every variant), so load from other jobs hits all alike; reported as median [25th–75th percentile]
+of the per-round medians, speed-ups as the same of the per-round ratios. The machine (CPU, AVX2 / AVX-512 /
+VNNI / AMX, torch, threads, quantized engine) is recorded. The PTQ int8 variant is created (`make quantize`)
+when missing. Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default
+<run_dir>/report); `render(json)` rewrites the Markdown and PNG from the JSON alone. Logs to W&B when the
+run had W&B on.
 """
 
+import functools
 import json
 import logging
 import sys
@@ -21,15 +27,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from src.cli import entry_point
 from src.compression.export import load_variant  # noqa: E402
 from src.compression.measure import (  # noqa: E402
-    latency_ms,
+    Rounds,
+    forward_times_ms,
+    interleaved_times_ms,
+    latency_stats,
+    machine_info,
     nonzero_parameters,
     predict,
     prediction_scores,
+    random_inputs,
     size_on_disk_mb,
+    speedup_stats,
 )
 from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
 from src.errors import ConfigError, LabError  # noqa: E402
@@ -40,7 +53,10 @@ from src.quantize import quantize_checkpoint  # noqa: E402
 
 log = logging.getLogger("src.compress_report")
 VARIANTS = ("pruned", "heads", "ptq_int8", "qat_int8", "distilled")
-SETTINGS = {"limit_test": 2000, "repeats": 10, "seq_len": 256, "threads": 0}
+SETTINGS: dict[str, int | float] = {"limit_test": 2000, "rounds": 5, "min_run_time": 1.0, "seq_len": 256,
+                                    "threads": 2}
+BATCH_SIZES = (1, 32)
+FIGURE = "compression_accuracy_vs_latency.png"
 
 
 def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
@@ -55,62 +71,101 @@ def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
     return variants
 
 
+def time_variants(models: dict[str, nn.Module], settings: dict[str, Any]) -> dict[str, dict[str, Rounds]]:
+    """Raw per-round forward timings (ms) of every model, keyed by batch size, on the same random inputs."""
+    vocab = next(iter(models.values())).config.vocab_size
+    inputs = {str(size): random_inputs(size, settings["seq_len"], vocab) for size in BATCH_SIZES}
+    time_fn = functools.partial(forward_times_ms, threads=settings["threads"], min_run_time=settings["min_run_time"])
+    log.info("Timing %d variants interleaved over %d rounds", len(models), settings["rounds"])
+    return interleaved_times_ms(models, inputs, settings["rounds"], time_fn)
+
+
 def measure_variants(variants: dict[str, Path], loader: Any,
-                     settings: dict[str, int]) -> list[dict[str, Any]]:
-    """One row of measurements per variant; agreement is against the first (fp32) variant."""
+                     settings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
+    """One row per variant (agreement against the first, fp32) and the raw timings of every variant."""
+    models = {name: load_variant(path).model for name, path in variants.items()}
     rows: list[dict[str, Any]] = []
     reference = None
-    for name, path in variants.items():
-        log.info("Measuring %s (%s)", name, path)
-        model = load_variant(path).model
+    for name, model in models.items():
+        log.info("Predicting with %s (%s)", name, variants[name])
         preds, labels = predict(model, loader)
         reference = preds if reference is None else reference
-        row = {"variant": name, "path": str(path), "size_mb": size_on_disk_mb(model),
-               "nonzero_params": nonzero_parameters(model), **prediction_scores(preds, labels, reference)}
-        vocab = model.config.vocab_size
-        for batch_size, repeats in ((1, 3 * settings["repeats"]), (32, settings["repeats"])):
-            timing = latency_ms(model, batch_size, settings["seq_len"], vocab, repeats)
-            row.update({f"b{batch_size}_{key}": value for key, value in timing.items()})
-        rows.append(row)
+        rows.append({"variant": name, "path": str(variants[name]), "size_mb": size_on_disk_mb(model),
+                     "nonzero_params": nonzero_parameters(model), **prediction_scores(preds, labels, reference)})
+    return rows, time_variants(models, settings)
+
+
+def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -> list[dict[str, Any]]:
+    """Add the derived columns: latency quartiles and speed-ups per batch size, size and accuracy vs fp32."""
     base = rows[0]
     for row in rows:
-        row["speedup_b32"] = base["b32_p50_ms"] / row["b32_p50_ms"]
+        for size, rounds in times[row["variant"]].items():
+            row.update({f"b{size}_{k}": v for k, v in latency_stats(rounds, int(size)).items()})
+            reference = times[base["variant"]][size]
+            row.update({f"speedup_b{size}_{k}": v for k, v in speedup_stats(reference, rounds).items()})
         row["size_ratio"] = base["size_mb"] / row["size_mb"]
         row["acc_drop_pts"] = 100 * (base["accuracy"] - row["accuracy"])
     return rows
 
 
-def markdown_table(rows: list[dict[str, Any]], settings: dict[str, int], examples: int) -> str:
-    """The report as a Markdown table."""
-    head = ("| variant | size MB | × smaller | non-zero params | b1 p50 / p95 ms | b32 p50 / p95 ms "
-            "| × faster b32 | b32 samples/s | accuracy | Δ acc (pts) | macro F1 | agreement |\n"
+def _spread(row: dict[str, Any], prefix: str, suffix: str, digits: int) -> str:
+    """`median [p25–p75]` of one measured quantity."""
+    median, p25, p75 = (row[f"{prefix}_{q}{suffix}"] for q in ("median", "p25", "p75"))
+    return f"{median:.{digits}f} [{p25:.{digits}f}–{p75:.{digits}f}]"
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """The machine the latencies were measured on, as one Markdown line."""
+    isa = ", ".join(f"{label} {'yes' if machine[key] else 'no'}"
+                    for key, label in (("avx2", "AVX2"), ("avx512", "AVX-512"), ("vnni", "VNNI"), ("amx", "AMX")))
+    return (f"Machine: {machine['cpu']} ({isa}); torch {machine['torch']} ({machine['torch_cpu_capability']} "
+            f"kernels), threads: {machine['threads']}, quantized engine {machine['quantized_engine']}.\n\n")
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report as a machine line, a Markdown table and a settings line."""
+    settings = report["settings"]
+    head = ("| variant | size MB | × smaller | non-zero params | b1 median [IQR] ms | b32 median [IQR] ms "
+            "| × faster b32 median [IQR] | b32 samples/s | accuracy | Δ acc (pts) | macro F1 | agreement |\n"
             + "|---" * 12 + "|\n")
     body = "".join(
         f"| {r['variant']} | {r['size_mb']:.1f} | {r['size_ratio']:.2f} | {r['nonzero_params'] / 1e6:.2f}M "
-        f"| {r['b1_p50_ms']:.1f} / {r['b1_p95_ms']:.1f} | {r['b32_p50_ms']:.0f} / {r['b32_p95_ms']:.0f} "
-        f"| {r['speedup_b32']:.2f} | {r['b32_throughput']:.1f} | {100 * r['accuracy']:.2f} "
-        f"| {r['acc_drop_pts']:+.2f} | {100 * r['f1_macro']:.2f} | {100 * r['agreement']:.1f}% |\n"
-        for r in rows)
-    note = (f"\n{examples} stratified test examples; latency on random full-length inputs "
-            f"(seq {settings['seq_len']}), {torch.get_num_threads()} CPU threads, "
-            f"{settings['repeats']} timed batches of 32 "
-            f"({3 * settings['repeats']} of 1). Δ acc = fp32 accuracy − variant accuracy.\n")
-    return head + body + note
+        f"| {_spread(r, 'b1', '_ms', 1)} | {_spread(r, 'b32', '_ms', 0)} | {_spread(r, 'speedup_b32', '', 2)} "
+        f"| {r['b32_samples_per_s']:.1f} | {100 * r['accuracy']:.2f} | {r['acc_drop_pts']:+.2f} "
+        f"| {100 * r['f1_macro']:.2f} | {100 * r['agreement']:.1f}% |\n"
+        for r in report["rows"])
+    note = (f"\n{report['examples']} stratified test examples; latency on random full-length inputs "
+            f"(seq {settings['seq_len']}), torch threads: {settings['threads']}; timed with torch.utils.benchmark "
+            f"blocked_autorange (min_run_time {settings['min_run_time']} s), the variants interleaved over "
+            f"{settings['rounds']} rounds: median [25th–75th percentile] of the per-round medians; samples/s at "
+            "the median. × faster = fp32 time / variant time in the same round, median [IQR] over rounds. "
+            "Δ acc = fp32 accuracy − variant accuracy.\n")
+    return machine_line(report["machine"]) + head + body + note
 
 
 def plot(rows: list[dict[str, Any]], out: Path) -> Path:
-    """Accuracy against batch-32 latency, one labelled point per variant."""
+    """Accuracy against batch-32 median latency, one labelled point per variant with its IQR as error bar."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for row in rows:
-        ax.scatter(row["b32_p50_ms"], 100 * row["accuracy"])
-        ax.annotate(row["variant"], (row["b32_p50_ms"], 100 * row["accuracy"]), textcoords="offset points",
-                    xytext=(4, 4))
-    ax.set(xlabel="CPU latency, batch 32, p50 (ms)", ylabel="test accuracy (%)", title="Accuracy vs latency")
+        x, y = row["b32_median_ms"], 100 * row["accuracy"]
+        ax.errorbar(x, y, xerr=[[x - row["b32_p25_ms"]], [row["b32_p75_ms"] - x]], fmt="o", capsize=3)
+        ax.annotate(row["variant"], (x, y), textcoords="offset points", xytext=(4, 4))
+    ax.set(xlabel="CPU latency, batch 32, median [IQR] of rounds (ms)", ylabel="test accuracy (%)",
+           title="Accuracy vs latency")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def render(json_path: Path) -> tuple[Path, Path]:
+    """(Re)write compression.md and the plot next to `json_path` from the JSON alone (no models needed)."""
+    report = json.loads(Path(json_path).read_text())
+    rows = summarize(report["rows"], report["times_ms"])
+    markdown = Path(json_path).with_name("compression.md")
+    markdown.write_text(markdown_table({**report, "rows": rows}))
+    return markdown, plot(rows, Path(json_path).with_name(FIGURE))
 
 
 def log_to_wandb(cfg: Any, rows: list[dict[str, Any]], figure: Path, report_dir: Path) -> None:
@@ -133,24 +188,23 @@ def log_to_wandb(cfg: Any, rows: list[dict[str, Any]], figure: Path, report_dir:
         log.warning("W&B logging of the compression report failed: %s", err)
 
 
-def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, int]) -> Path:
-    """Measure every variant, write the Markdown, JSON and plot; returns the Markdown path."""
+def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, Any], out: Path | None = None) -> Path:
+    """Measure every variant, write the JSON (with raw timings), Markdown and plot to `out`; returns the Markdown."""
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. "
                           "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    if settings["threads"] > 0:
-        torch.set_num_threads(settings["threads"])
+    torch.set_num_threads(settings["threads"])
     cfg = run_config_for(ckpt, [f"data.limit_test={settings['limit_test']}"])
     variants = collect_variants(ckpt, given)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
     datamodule.setup("test")
-    rows = measure_variants(variants, datamodule.test_dataloader(), settings)
-    report_dir = ckpt.resolve().parent.parent / "report"
+    rows, times = measure_variants(variants, datamodule.test_dataloader(), settings)
+    report_dir = out or ckpt.resolve().parent.parent / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "compression.json").write_text(json.dumps({"settings": settings, "rows": rows}, indent=2))
-    markdown = report_dir / "compression.md"
-    markdown.write_text(markdown_table(rows, settings, len(datamodule.splits["test"])))
-    figure = plot(rows, report_dir / "compression_accuracy_vs_latency.png")
+    report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),
+              "rows": summarize(rows, times), "times_ms": times}
+    (report_dir / "compression.json").write_text(json.dumps(report, indent=2))
+    markdown, figure = render(report_dir / "compression.json")
     log_to_wandb(cfg, rows, figure, report_dir)
     return markdown
 
@@ -158,13 +212,15 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, in
 @entry_point(log, user_errors=(LabError, ValueError))
 def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"ckpt", *VARIANTS, *SETTINGS}
+    unknown = set(args) - {"ckpt", "out", *VARIANTS, *SETTINGS}
     if unknown or "ckpt" not in args:
         extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
         raise ConfigError(f"Usage: python -m src.compress_report ckpt=<.ckpt> [{'|'.join(VARIANTS)}=<p>] "
-                          f"[{'|'.join(SETTINGS)}=<int>]{extra}.")
-    settings = {k: int(args.get(k, v)) for k, v in SETTINGS.items()}
-    markdown = compression_report(Path(args["ckpt"]), args, settings)
+                          f"[{'|'.join(SETTINGS)}=<number>] [out=<dir>]{extra}.")
+    settings = {k: type(v)(args.get(k, v)) for k, v in SETTINGS.items()}
+    if min(settings["rounds"], settings["threads"], settings["min_run_time"]) <= 0:
+        raise ConfigError("rounds, threads and min_run_time must be positive.")
+    markdown = compression_report(Path(args["ckpt"]), args, settings, Path(args["out"]) if "out" in args else None)
     print(markdown.read_text())
     print(f"Report: {markdown}")
     return 0

@@ -1,16 +1,23 @@
-"""What a compressed model costs and what it is worth: size on disk, non-zero parameters, CPU latency,
-throughput, and test predictions (accuracy, macro F1, agreement with the fp32 model)."""
+"""What a compressed model costs and what it is worth: size on disk, non-zero parameters, CPU latency and
+throughput (interleaved timing with torch.utils.benchmark), the machine they were measured on, and test
+predictions (accuracy, macro F1, agreement with the fp32 model)."""
 
 import io
-import statistics
-import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
+from torch.utils import benchmark
+
+from src.provenance import cpu_info
+
+Inputs = dict[str, torch.Tensor]
+Key = TypeVar("Key")
+Rounds = list[list[float]]
+# /proc/cpuinfo flags behind each reported ISA extension (VNNI: AVX-512 VNNI or the AVX (VEX) form).
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -41,24 +48,60 @@ def nonzero_parameters(model: nn.Module) -> int:
     return count
 
 
-@torch.inference_mode()
-def latency_ms(model: nn.Module, batch_size: int, seq_len: int, vocab_size: int, repeats: int = 10,
-               warmup: int = 2, seed: int = 0) -> dict[str, float]:
-    """p50 / p95 wall-clock milliseconds of one forward pass on random full-length inputs, and samples/s."""
+def random_inputs(batch_size: int, seq_len: int, vocab_size: int, seed: int = 0) -> Inputs:
+    """Seeded random full-length token ids without padding: the worst case, identical for every variant."""
     generator = torch.Generator().manual_seed(seed)
-    inputs = {"input_ids": torch.randint(1, vocab_size, (batch_size, seq_len), generator=generator),
-              "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long)}
+    return {"input_ids": torch.randint(1, vocab_size, (batch_size, seq_len), generator=generator),
+            "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.long)}
+
+
+@torch.inference_mode()
+def forward_times_ms(model: nn.Module, inputs: Inputs, threads: int, min_run_time: float) -> list[float]:
+    """Milliseconds per forward pass, one per block of `blocked_autorange` (its block-size search warms up)."""
     model.eval()
-    for _ in range(warmup):
-        model(**inputs)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model(**inputs)
-        times.append((time.perf_counter() - started) * 1000)
-    p50 = statistics.median(times)
-    p95 = float(np.percentile(times, 95))
-    return {"p50_ms": p50, "p95_ms": p95, "throughput": batch_size / (statistics.fmean(times) / 1000)}
+    timer = benchmark.Timer("model(**inputs)", globals={"model": model, "inputs": inputs}, num_threads=threads)
+    return [1000 * t for t in timer.blocked_autorange(min_run_time=min_run_time).times]
+
+
+def interleaved_times_ms(models: dict[str, nn.Module], inputs: dict[Key, Inputs], rounds: int,
+                         time_fn: Callable[[nn.Module, Inputs], list[float]]) -> dict[str, dict[Key, Rounds]]:
+    """Per model and input, the timings of each round; a round times every model in turn, so drift hits all alike."""
+    times: dict[str, dict[Key, Rounds]] = {name: {key: [] for key in inputs} for name in models}
+    for _ in range(rounds):
+        for key, batch in inputs.items():
+            for name, model in models.items():
+                times[name][key].append(time_fn(model, batch))
+    return times
+
+
+def quartiles(values: Sequence[float]) -> dict[str, float]:
+    """Median and 25th / 75th percentiles (numpy's linear interpolation)."""
+    p25, median, p75 = np.percentile(values, [25, 50, 75])
+    return {"median": float(median), "p25": float(p25), "p75": float(p75)}
+
+
+def round_medians(rounds: Rounds) -> list[float]:
+    """The median timing of each round: one robust value per round, so every round weighs the same."""
+    return [float(np.median(times)) for times in rounds]
+
+
+def latency_stats(rounds: Rounds, batch_size: int) -> dict[str, float]:
+    """Median and quartiles of the per-round medians (ms), and samples/s at that median."""
+    stats = quartiles(round_medians(rounds))
+    return {**{f"{name}_ms": value for name, value in stats.items()},
+            "samples_per_s": 1000 * batch_size / stats["median"]}
+
+
+def speedup_stats(reference: Rounds, rounds: Rounds) -> dict[str, float]:
+    """× faster than the reference: quartiles of reference / variant per-round medians, paired by round."""
+    return quartiles([ref / time for ref, time in zip(round_medians(reference), round_medians(rounds), strict=True)])
+
+
+def machine_info() -> dict[str, Any]:
+    """What CPU latencies depend on: CPU model, ISA extensions, torch version and kernels, threads, int8 engine."""
+    return {**cpu_info(),
+            "torch": torch.__version__, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(), "quantized_engine": torch.backends.quantized.engine}
 
 
 @torch.inference_mode()
@@ -78,4 +121,3 @@ def prediction_scores(preds: np.ndarray, labels: np.ndarray, reference: np.ndarr
     return {"accuracy": float(accuracy_score(labels, preds)),
             "f1_macro": float(f1_score(labels, preds, average="macro")),
             "agreement": float((preds == reference).mean())}
-

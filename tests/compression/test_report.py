@@ -5,8 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from src.compress_report import compression_report
-from src.compression.measure import latency_ms, nonzero_parameters, prediction_scores, size_on_disk_mb
+from src.compress_report import compression_report, main, render
+from src.compression.measure import (
+    forward_times_ms,
+    interleaved_times_ms,
+    latency_stats,
+    machine_info,
+    nonzero_parameters,
+    prediction_scores,
+    random_inputs,
+    size_on_disk_mb,
+    speedup_stats,
+)
 from src.compression.quantization import quantize_int8
 from src.config import to_yaml
 from tests.compression.helpers import save_plain_checkpoint
@@ -20,10 +30,40 @@ def test_measures_count_what_they_claim(make_cfg):
     assert nonzero_parameters(model) <= total
     qmodel, _ = quantize_int8(model)
     assert size_on_disk_mb(qmodel) < size_on_disk_mb(model) / 2
-    timing = latency_ms(model, batch_size=2, seq_len=16, vocab_size=100, repeats=3, warmup=1)
-    assert 0 < timing["p50_ms"] <= timing["p95_ms"]
+    times = forward_times_ms(model, random_inputs(2, 16, 100), threads=1, min_run_time=0.01)
+    assert times and min(times) > 0
     scores = prediction_scores(np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1]), np.array([1, 1, 1, 1]))
     assert scores == {"accuracy": 0.75, "f1_macro": pytest.approx(0.7333333), "agreement": 0.75}
+
+
+def test_variants_are_timed_interleaved_round_by_round():
+    models, inputs, order = {"fp32": "A", "pruned": "B", "ptq_int8": "C"}, {"1": "x1", "32": "x32"}, []
+    times = interleaved_times_ms(models, inputs, rounds=2, time_fn=lambda m, x: order.append((m, x)) or [1.0])
+    assert order == [(m, x) for _ in range(2) for x in ("x1", "x32") for m in ("A", "B", "C")]
+    assert times["pruned"] == {"1": [[1.0], [1.0]], "32": [[1.0], [1.0]]}
+
+
+def test_latency_is_median_and_quartiles_of_round_medians():
+    # round medians 2, 4, 15, 6, 8 -> sorted 2 4 6 8 15: median 6, p25 4, p75 8 (linear interpolation)
+    stats = latency_stats([[1, 3, 2], [4], [10, 20], [5, 6, 7], [8]], batch_size=32)
+    assert stats == {"median_ms": 6, "p25_ms": 4, "p75_ms": 8, "samples_per_s": pytest.approx(32000 / 6)}
+
+
+def test_speedup_is_the_ratio_within_each_round():
+    # per-round fp32 / variant = 2, 4, 3 (median 3), not median(fp32) / median(variant) = 20 / 5 = 4
+    stats = speedup_stats(reference=[[10], [20], [30]], rounds=[[5], [5], [10]])
+    assert stats == {"median": 3, "p25": 2.5, "p75": 3.5}
+
+
+def test_machine_info_has_the_documented_keys():
+    info = machine_info()
+    assert {"cpu", "avx2", "avx512", "vnni", "amx", "torch", "threads", "quantized_engine"} <= set(info)
+    assert all(isinstance(info[flag], bool) for flag in ("avx2", "avx512", "vnni", "amx"))
+    assert info["cpu"] and isinstance(info["threads"], int)
+
+
+def test_old_repeats_setting_is_rejected():
+    assert main(["ckpt=missing.ckpt", "repeats=3"]) == 2
 
 
 def test_report_has_a_row_per_variant(make_cfg, tmp_path):
@@ -31,11 +71,19 @@ def test_report_has_a_row_per_variant(make_cfg, tmp_path):
     run = tmp_path / "run"
     ckpt = save_plain_checkpoint(build_module(cfg), run / "checkpoints" / "last.ckpt")
     (run / "config.yaml").write_text(to_yaml(cfg))
-    markdown = compression_report(ckpt, {"distilled": str(ckpt)},
-                                  {"limit_test": 32, "repeats": 1, "seq_len": 16, "threads": 0})
-    rows = json.loads((run / "report" / "compression.json").read_text())["rows"]
+    settings = {"limit_test": 32, "rounds": 2, "min_run_time": 0.01, "seq_len": 16, "threads": 1}
+    markdown = compression_report(ckpt, {"distilled": str(ckpt)}, settings, out=tmp_path / "reports")
+    report = json.loads((tmp_path / "reports" / "compression.json").read_text())
+    rows = report["rows"]
     assert [r["variant"] for r in rows] == ["fp32", "distilled", "ptq_int8"]
     assert rows[1]["agreement"] == 1.0 and rows[1]["accuracy"] == rows[0]["accuracy"]
-    assert rows[2]["size_ratio"] > 2
-    assert (run / "report" / "compression_accuracy_vs_latency.png").stat().st_size > 0
-    assert "| ptq_int8 |" in markdown.read_text()
+    assert rows[2]["size_ratio"] > 2 and rows[0]["speedup_b32_median"] == 1
+    assert [len(report["times_ms"]["ptq_int8"][size]) for size in ("1", "32")] == [2, 2]
+    assert report["machine"]["threads"] == 1 and not (run / "report").exists()
+    assert (tmp_path / "reports" / "compression_accuracy_vs_latency.png").stat().st_size > 0
+    text = markdown.read_text()
+    assert text.startswith("Machine: ") and "| ptq_int8 |" in text and "interleaved over 2 rounds" in text
+    copy = tmp_path / "copy" / "compression.json"
+    copy.parent.mkdir()
+    copy.write_text(json.dumps(report))
+    assert render(copy)[0].read_bytes() == markdown.read_bytes()
