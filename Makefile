@@ -9,9 +9,11 @@ CKPT ?=
 OUT ?=
 DESIGN ?=
 WORKERS ?= 1
+RERUN ?=
+PUBLISH ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval pretrain merge bench design sweep-config quantize compress-report data-report test test-all lint format clean
+.PHONY: help install train eval pretrain merge bench design reports sweep-config quantize compress-report data-report test test-all lint format clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -41,9 +43,12 @@ merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (
 bench: ## Throughput benchmark: template vs plain PyTorch loop vs HF Trainer, dynamic padding (benchmarks/results.md)
 	$(PY) -m benchmarks.bench $(ARGS)
 
-design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N processes), then its report
-	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [WORKERS=2]  (configs/design/)"; exit 2; }
-	$(PY) -m src.design $(DESIGN) workers=$(WORKERS) $(ARGS)
+design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N), its report; PUBLISH=1 -> reports/
+	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [WORKERS=2] [PUBLISH=1]  (configs/design/)"; exit 2; }
+	$(PY) -m src.design $(DESIGN) workers=$(WORKERS) $(if $(PUBLISH),publish=true) $(ARGS)
+
+reports: ## Re-render every table and plot under reports/ from its committed raw results (RERUN=1: rerun them first)
+	$(PY) -m src.reports $(if $(RERUN),rerun=true) $(ARGS)
 
 sweep-config: ## Write the W&B sweep YAML equivalent to DESIGN (results/<design>/sweep.yaml)
 	@test -n "$(DESIGN)" || { echo "usage: make sweep-config DESIGN=<name>"; exit 2; }

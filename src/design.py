@@ -1,9 +1,10 @@
 """Run an experiment design, then write its report (runs.csv, summary.md, plots) under results/<design>/.
 
-    python -m src.design optimizers [workers=2] [arm=sgd seed=1] [report_only=true]
+    python -m src.design optimizers [workers=2] [arm=sgd seed=1] [report_only=true] [publish=true]
 
 Finished runs are skipped, so rerunning an interrupted design completes only the missing runs.
 `arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.sweep_config).
+`publish=true` copies the raw results into reports/<design>/ and renders the committed report there.
 """
 
 import logging
@@ -11,12 +12,13 @@ import sys
 
 from src.cli import entry_point
 from src.errors import ConfigError
+from src.experiments.archive import REPORTS_ROOT, publish, record_provenance
 from src.experiments.design import Design, RunSpec, load_design
 from src.experiments.report import write_report
 from src.experiments.runner import run_design
 
 log = logging.getLogger("src.design")
-OPTIONS = ("design", "workers", "arm", "seed", "report_only")
+OPTIONS = ("design", "workers", "arm", "seed", "report_only", "publish")
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
@@ -53,8 +55,14 @@ def main(args: list[str]) -> int:
     options = parse_args(args)
     design = load_design(options["design"])
     runs = select_runs(design, options)
-    failed = [] if options.get("report_only") == "true" else run_design(design, int(options.get("workers", 1)), runs)
+    if options.get("report_only") == "true":
+        failed = []
+    else:
+        record_provenance(design.results_dir, args)
+        failed = run_design(design, int(options.get("workers", 1)), runs)
     paths = write_report(design.results_dir)
+    if options.get("publish") == "true":
+        paths = publish(design.results_dir, REPORTS_ROOT / design.name)
     print(f"Summary: {paths['summary']}\nRuns table: {paths['runs']}")
     if failed:
         log.error(

@@ -207,10 +207,19 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path]) -> str:
 
 
 def write_report(report: dict[str, Any], lengths: dict[str, np.ndarray], out_dir: Path) -> dict[str, Path]:
-    """report.md, report.json, token_lengths.png and class_counts.png in `out_dir`."""
+    """report.json and lengths.npz (the raw measurements), then the rendered report in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    np.savez_compressed(out_dir / "lengths.npz", **lengths)
+    return render(out_dir)
+
+
+def render(out_dir: Path) -> dict[str, Path]:
+    """report.md, token_lengths.png and class_counts.png from report.json + lengths.npz alone (seconds)."""
+    report = json.loads((out_dir / "report.json").read_text())
+    with np.load(out_dir / "lengths.npz") as saved:
+        lengths = {split: saved[split] for split in saved.files}
     figures = {"token_lengths": plot_lengths(lengths, report["max_length"], out_dir / "token_lengths.png"),
                "class_counts": plot_class_counts(report["balancing"], out_dir / "class_counts.png")}
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
     (out_dir / "report.md").write_text(render_markdown(report, figures))
     return {**figures, "markdown": out_dir / "report.md", "json": out_dir / "report.json"}

@@ -21,7 +21,7 @@ from src.config import CONFIG_DIR, available, compose
 from src.errors import ConfigError
 from src.experiments.baselines import build_baseline
 from src.experiments.fusion import FUSIONS
-from src.experiments.stats import metric_fn
+from src.experiments.stats import TESTS, metric_fn
 from src.validation import require, require_choice
 
 DESIGN_DIR = CONFIG_DIR / "design"
@@ -39,6 +39,9 @@ class DesignSchema:
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
     control: str = "control"  # the arm every other arm is compared with
     metric: str = "test/f1_macro"  # primary metric: plots, tests, Holm correction
+    selection_metric: str = "val/f1_macro"  # what choices (best arm, baseline settings) are made on
+    primary_test: str = "t"  # the decisive test vs the control: t | wilcoxon | permutation | aso
+    alpha: float = 0.05  # family-wise significance level of the primary test (Holm over the arms)
     arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
     grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
     random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}
@@ -55,6 +58,7 @@ class Arm:
     fusion: str | None = None
     members: tuple[str, ...] = ()
     args: tuple[tuple[str, Any], ...] = ()  # baseline parameters (scikit-learn Pipeline names)
+    select: tuple[tuple[str, list[Any]], ...] = ()  # baseline grid, chosen on validation: param -> values
 
     def record(self) -> dict[str, Any]:
         """Plain data (for results/<design>/design.yaml, read back without configs/)."""
@@ -65,6 +69,7 @@ class Arm:
             "fusion": self.fusion,
             "members": list(self.members),
             "args": dict(self.args),
+            "select": dict(self.select),
         }
 
     @property
@@ -174,8 +179,14 @@ def parse_arm(name: str, value: Any) -> Arm:
     if not isinstance(value, dict):
         raise ConfigError(f"Bad arm '{name}': give a list of overrides, {{baseline: ...}} or {{fusion: ...}}.")
     args = tuple(sorted(dict(value.get("args") or {}).items()))
+    select = dict(value.get("select") or {})  # Pipeline parameter -> candidate values, chosen on validation
+    if select and "baseline" not in value:
+        raise ConfigError(f"arms.{name}.select: only a baseline arm chooses parameters on validation.")
+    if any(not isinstance(values, list) or not values for values in select.values()):
+        raise ConfigError(f"Bad arms.{name}.select: map Pipeline parameters to lists, e.g. {{clf__C: [1, 4]}}.")
     if "baseline" in value:
-        return Arm(name, "baseline", baseline=value["baseline"], args=args)
+        build_baseline(value["baseline"], {**dict(args), **{k: v[0] for k, v in select.items()}})  # typos fail now
+        return Arm(name, "baseline", baseline=value["baseline"], args=args, select=tuple(sorted(select.items())))
     if "fusion" in value:
         return Arm(name, "fusion", fusion=value["fusion"], members=tuple(value.get("members") or ()))
     raise ConfigError(f"Arm '{name}' needs `baseline:` or `fusion:` (or a plain list of overrides).")
@@ -229,6 +240,11 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
     require_choice("control", spec.control, list(arms))
     require(len(set(spec.seeds)) == len(spec.seeds) > 0, "seeds", "give one or more distinct seeds")
     metric_fn(spec.metric)
+    metric_fn(spec.selection_metric)
+    require(spec.selection_metric.startswith("val/"), "selection_metric",
+            "choices are made on validation: name a val/ metric such as val/f1_macro")
+    require_choice("primary_test", spec.primary_test, TESTS)
+    require(0.0 < spec.alpha < 1.0, "alpha", "must be in (0, 1)")
     for arm in arms.values():
         for name in arm.needs:
             require(

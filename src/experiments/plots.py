@@ -48,7 +48,7 @@ def learning_curves(results: Results) -> Figure:
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.8))
     colors = dict(zip(results.arms, plt.cm.tab10.colors * 3, strict=False))
     for row in results.runs.itertuples():
-        path = Path(row.run_dir) / "csv" / "metrics.csv"
+        path = results.run_path(row.run_dir) / "csv" / "metrics.csv"
         if not path.is_file():
             continue  # baselines and fusions have no training curve
         log = pd.read_csv(path)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from src.experiments import stats
 from src.experiments.plots import save_plots
-from src.experiments.results import Results, arm_table, compare_to_control, load_results
+from src.experiments.results import VALIDATION_METRICS, Results, arm_table, compare_to_control, load_results
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -35,30 +37,104 @@ def metrics_markdown(arms: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+TEST_HEADERS = {"t": "paired t p", "wilcoxon": "Wilcoxon p", "permutation": "permutation p", "aso": "ASO eps_min"}
+
+
+def _test_cell(row: tuple, test: str) -> str:
+    """A p-value test as `raw (Holm)`, ASO as its eps_min."""
+    if test == "aso":
+        return _fmt(row.aso_eps_min, 3)
+    return f"{_p(getattr(row, f'{test}_p'))} ({_p(getattr(row, f'{test}_p_holm'))})"
+
+
 def comparison_markdown(results: Results, arms: pd.DataFrame, comparisons: pd.DataFrame) -> str:
-    """Primary metric per arm with its 95 % CI, and every test against the control."""
+    """Primary metric per arm with its 95 % CI, every test against the control, and what the tests mean."""
     if results.control not in results.arms:
         return f"The control arm `{results.control}` has no finished run yet: no comparison."
     primary = arms[arms["metric"] == results.metric].set_index("arm")
-    head = (
-        "| arm | mean [95% CI] | mean Δ vs control | pooled Δ [bootstrap 95% CI] | paired t p | Holm p "
-        "| Wilcoxon p | Cohen's d | McNemar p (per seed) |"
-    )
-    lines = [head, "|---|---|---:|---|---:|---:|---:|---:|---|"]
+    tests = [results.primary_test, *(t for t in TEST_HEADERS if t != results.primary_test)]
+    headers = [f"**{TEST_HEADERS[t]}** (primary)" if t == results.primary_test else TEST_HEADERS[t] for t in tests]
+    lines = [
+        "| arm | mean [95% CI] | mean Δ vs control | pooled Δ [bootstrap 95% CI] | Cohen's d | "
+        + " | ".join(headers)
+        + f" | significant (α={results.alpha:g}) | McNemar p (per seed) |",
+        "|---|---|---:|---|---:|" + "---:|" * len(tests) + "---|---|",
+    ]
     control = primary.loc[results.control]
     lines.append(
         f"| **{results.control}** (control) | {_fmt(control['mean'])} "
-        f"[{_fmt(control['ci_low'])}, {_fmt(control['ci_high'])}] | | | | | | | |"
+        f"[{_fmt(control['ci_low'])}, {_fmt(control['ci_high'])}] | | | |" + " |" * len(tests) + " | |"
     )
     for row in comparisons.itertuples():
         arm = primary.loc[row.arm]
         lines.append(
             f"| {row.arm} | {_fmt(arm['mean'])} [{_fmt(arm['ci_low'])}, {_fmt(arm['ci_high'])}] "
             f"| {row.diff_mean:+.4f} | {_fmt(row.pooled_diff)} [{_fmt(row.boot_low)}, {_fmt(row.boot_high)}] "
-            f"| {_p(row.t_p)} | {_p(row.t_p_holm)} | {_p(row.wilcoxon_p)} | {_fmt(row.cohens_d, 2)} "
-            f"| {row.mcnemar_p} |"
+            f"| {_fmt(row.cohens_d, 2)} | " + " | ".join(_test_cell(row, t) for t in tests)
+            + f" | {'**yes**' if row.significant else 'no'} | {row.mcnemar_p} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + tests_paragraph(results, comparisons)
+
+
+def tests_paragraph(results: Results, comparisons: pd.DataFrame) -> str:
+    """What is corrected and how, the primary test, m, alpha, the smallest attainable p (and a WARNING)."""
+    m, alpha, test = results.family_size, results.alpha, results.primary_test
+    n = int(comparisons["n"].min()) if len(comparisons) else 0
+    floors = ", ".join(f"{TEST_HEADERS[t]} {stats.min_attainable_p(t, n):.3g}" for t in stats.P_TESTS)
+    decision = (
+        f"an arm is significant when its eps_min < {stats.ASO_THRESHOLD}"
+        if test == "aso"
+        else f"an arm is significant when its Holm-corrected {stats.TESTS[test]} p ≤ α (either direction: see Δ)"
+    )
+    text = (
+        f"Primary test: **{stats.TESTS[test]}** (the design's `primary_test`), at α = {alpha:g} family-wise; "
+        f"{decision}. The other columns are secondary and decide nothing. "
+        f"Family: m = {m} planned comparisons (every non-control arm vs `{results.control}`); an undefined p "
+        "(e.g. an arm identical to the control) or an arm without runs counts as p = 1 and stays in the family. "
+        "Each p-value column is shown raw and, in brackets, Holm-corrected over those m comparisons "
+        "(statsmodels), separately for the paired t-test, the Wilcoxon signed-rank test and the sign-flip "
+        "permutation test of the mean difference (both exact up to 13 seeds); all are two-sided over seed-paired "
+        "values. "
+        "A constant non-zero difference has no variance: its t-test p is the permutation p. "
+        "ASO eps_min (Almost Stochastic Order, Dror et al. 2019, deepsig; the loss counts lower as better): "
+        "confidence 1 − α Bonferroni-corrected over m; below 0.5 the arm is better than the control, and deepsig "
+        f"recommends requiring eps_min < {stats.ASO_THRESHOLD}; not a p-value, not Holm-corrected. "
+        f"Smallest attainable p with n = {n} seeds: {floors}. Cohen's d = mean/std of the seed-paired "
+        "differences; pooled Δ = the metric on all seeds' test predictions pooled, with a paired bootstrap CI "
+        "over those examples; McNemar on each seed's test predictions (uncorrected)."
+    )
+    warning = stats.significance_floor(test, n, alpha, m)
+    return f"{text}\n\n**{warning}**" if warning else text
+
+
+def selection_markdown(results: Results) -> str:
+    """The arms ranked on the validation selection metric, and the arm that this selects."""
+    selected = results.selected_arm()
+    if selected is None:
+        return f"No run recorded `{results.selection_metric}`: nothing can be selected on validation."
+    table = arm_table(results, tuple(m for m in VALIDATION_METRICS if m in results.runs))
+    best = results.values(selected, results.metric)
+    return "\n".join([
+        metrics_markdown(table), "",
+        f"Selected on validation (`{results.selection_metric}`, best mean over seeds): **`{selected}`**. "
+        f"Its `{results.metric}` on the test split: {_fmt(float(best.mean()))} (mean of {len(best)} seed(s)).",
+    ])
+
+
+def provenance_markdown(out: Path) -> str:
+    """Command, commit, packages and machine from provenance.json (written when the design ran)."""
+    path = out / "provenance.json"
+    if not path.is_file():
+        return "No provenance.json: this design was run before provenance was recorded."
+    record = json.loads(path.read_text())
+    git, machine = record["git"], record["machine"]
+    isa = ", ".join(name for name in ("avx2", "avx512", "vnni", "amx") if machine.get(name)) or "none of note"
+    return "\n".join([
+        f"- command: `{record['command']}`",
+        f"- code: commit `{git['commit']}`{' with uncommitted changes' if git['dirty'] else ''}",
+        f"- machine: {machine['cpu']}, {machine['cores']} cores (ISA: {isa}); Python {record['python']}",
+        "- packages: " + ", ".join(f"{name} {version}" for name, version in record["packages"].items()),
+    ])
 
 
 def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, Path]:
@@ -77,21 +153,26 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "",
         results.record.get("description", "").strip(),
         "",
-        f"Control arm: `{results.control}`. Primary metric: `{results.metric}`. Seeds: {seeds}. "
-        f"Runs: {len(results.runs)}.",
+        f"Control arm: `{results.control}`. Primary metric: `{results.metric}` (test split). "
+        f"Selection metric: `{results.selection_metric}` (validation split). Seeds: {seeds}. "
+        f"Runs: {len(results.runs)}. Every choice inside a run (best checkpoint, early stopping, a baseline's "
+        "settings, fusion weights) was made on the validation split; each run read the test split once.",
         "",
-        "## Metrics (mean ± std over seeds)",
+        "## Validation split: selection",
+        "",
+        selection_markdown(results),
+        "",
+        "## Test split: metrics (mean ± std over seeds)",
         "",
         metrics_markdown(arms),
         "",
-        f"## `{results.metric}` against the control",
+        f"## Test split: `{results.metric}` against the control",
         "",
         comparison_markdown(results, arms, comparisons),
         "",
-        "Paired t-test and Wilcoxon signed-rank across seeds (Holm-corrected across arms); Cohen's d = "
-        "mean/std of the seed-paired differences; pooled Δ = the metric on all seeds' test predictions "
-        "pooled, with a paired bootstrap CI over those examples; "
-        "McNemar on each seed's test predictions.",
+        "## Provenance",
+        "",
+        provenance_markdown(out),
         "",
         "## Plots",
         "",

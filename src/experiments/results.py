@@ -17,6 +17,7 @@ from src.experiments import stats
 from src.experiments.predictions import read_predictions
 
 TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")
+VALIDATION_METRICS = ("val/acc", "val/f1_macro", "val/loss")
 IGNORED_IN_HASH = ("seed", "run_dir", "ckpt_path", "logger")
 
 
@@ -41,6 +42,35 @@ class Results:
         return self.record["metric"]
 
     @property
+    def primary_test(self) -> str:
+        """The design's decisive test (records written before it existed: the paired t-test)."""
+        return self.record.get("primary_test", "t")
+
+    @property
+    def selection_metric(self) -> str:
+        """The validation metric choices are made on (records written before it existed: val/f1_macro)."""
+        return self.record.get("selection_metric", "val/f1_macro")
+
+    def selected_arm(self) -> str | None:
+        """The arm with the best mean selection metric on validation (None when no run recorded it)."""
+        if self.selection_metric not in self.runs:
+            return None
+        means = self.runs.groupby("arm")[self.selection_metric].mean().dropna()
+        if means.empty:
+            return None
+        return str(means.idxmax() if stats.higher_is_better(self.selection_metric) else means.idxmin())
+
+    @property
+    def alpha(self) -> float:
+        """The family-wise significance level of the primary test."""
+        return self.record.get("alpha", 0.05)
+
+    @property
+    def family_size(self) -> int:
+        """m: every planned comparison (each non-control arm of the design vs the control), run or not."""
+        return len([a for a in self.record["arms"] if a != self.control])
+
+    @property
     def arms(self) -> list[str]:
         """Arms with at least one finished run, in design order."""
         return [a for a in self.record["arms"] if a in set(self.runs["arm"])]
@@ -48,7 +78,7 @@ class Results:
     @property
     def label_names(self) -> list[str]:
         """Class names, from the header of a predictions file (prob_<name> columns)."""
-        header = pd.read_csv(Path(self.runs["run_dir"].iloc[0]) / "predictions_test.csv", nrows=0).columns
+        header = pd.read_csv(self.run_path(self.runs["run_dir"].iloc[0]) / "predictions_test.csv", nrows=0).columns
         return [c.removeprefix("prob_") for c in header if c.startswith("prob_")]
 
     def values(self, arm: str, metric: str | None = None) -> pd.Series:
@@ -59,7 +89,11 @@ class Results:
     def predictions(self, arm: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """seed -> (test probabilities, labels) of one arm."""
         rows = self.runs[self.runs["arm"] == arm]
-        return {int(r.seed): read_predictions(Path(r.run_dir)) for r in rows.itertuples()}
+        return {int(r.seed): read_predictions(self.run_path(r.run_dir)) for r in rows.itertuples()}
+
+    def run_path(self, run_dir: str) -> Path:
+        """A run's folder from its runs.csv entry (relative to the results directory, so reports move)."""
+        return self.dir / run_dir
 
 
 def load_results(results_dir: str | Path) -> Results:
@@ -70,7 +104,7 @@ def load_results(results_dir: str | Path) -> Results:
         raise ConfigError(f"{record_path} not found: run `make design DESIGN={results_dir.name}` first.")
     record = yaml.safe_load(record_path.read_text())
     rows = [
-        _run_row(record, path.parent)
+        _run_row(record, path.parent, results_dir)
         for arm in record["arms"]
         for path in sorted((results_dir / "runs" / arm).glob("seed*/metrics.json"))
     ]
@@ -79,20 +113,24 @@ def load_results(results_dir: str | Path) -> Results:
     return Results(results_dir, record, pd.DataFrame(rows).sort_values(["arm", "seed"], kind="stable"))
 
 
-def config_hash(record: dict[str, Any], arm: str, run_dir: Path) -> str:
-    """Hash of what defines the arm: a training run's saved config (less seed/paths/logger), else its spec."""
+def comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config less what differs between the seeds of one arm (IGNORED_IN_HASH): what defines the arm."""
+    return {k: v for k, v in config.items() if k not in IGNORED_IN_HASH}
+
+
+def config_hash(run_dir: Path) -> str:
+    """Hash of the config.yaml a run saved (what produced its numbers, any arm kind), less seed, paths and logger."""
     saved = run_dir / "config.yaml"
-    if record["arms"][arm]["kind"] == "train" and saved.is_file():
-        content = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k not in IGNORED_IN_HASH}
-    else:
-        content = {
-            "base": record["base"],
-            "arm": record["arms"][arm],
-        }
+    if not saved.is_file():
+        raise ConfigError(
+            f"{saved} not found: {run_dir} was made by an older version that saved no config for baselines and "
+            "fusions. Rerun the design to redo it (baselines and fusions are redone), or delete that directory."
+        )
+    content = comparable(yaml.safe_load(saved.read_text()))
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def _run_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def _run_row(record: dict[str, Any], run_dir: Path, results_dir: Path) -> dict[str, Any]:
     summary = json.loads((run_dir / "metrics.json").read_text())
     arm = run_dir.parent.name
     spec = record["arms"][arm]
@@ -100,11 +138,12 @@ def _run_row(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "arm": arm,
         "seed": int(run_dir.name.removeprefix("seed")),
         "kind": spec["kind"],
-        "config_hash": config_hash(record, arm, run_dir),
+        "config_hash": config_hash(run_dir),
         "overrides": " ".join(spec.get("overrides") or []),
         "duration_s": round(summary.get("duration_s", float("nan")), 2),
+        **summary.get("validation", {}),
         **summary["test"],
-        "run_dir": str(run_dir),
+        "run_dir": str(run_dir.relative_to(results_dir)),
     }
 
 
@@ -128,34 +167,56 @@ def _paired_predictions(results: Results, arm: str) -> list[tuple[int, tuple, tu
     ]
 
 
+COMPARISON_COLUMNS = [
+    "arm",
+    "n",
+    "diff_mean",
+    "cohens_d",
+    *(f"{test}_p{suffix}" for test in stats.P_TESTS for suffix in ("", "_holm")),
+    "aso_eps_min",
+    "primary_p_holm",
+    "significant",
+    "pooled_diff",
+    "boot_low",
+    "boot_high",
+    "mcnemar_p",
+]
+
+
 def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFrame:
-    """Every arm vs the control on the primary metric: seed-paired tests, Holm, d, bootstrap CI, McNemar."""
-    columns = [
-        "arm",
-        "diff_mean",
-        "t_p",
-        "t_p_holm",
-        "wilcoxon_p",
-        "cohens_d",
-        "pooled_diff",
-        "boot_low",
-        "boot_high",
-        "mcnemar_p",
-    ]
+    """Every arm vs the control on the primary metric: seed-paired tests (each Holm-corrected over the planned
+    family), ASO, d, the primary test's decision at alpha, and the example-level bootstrap CI and McNemar."""
     if results.control not in results.arms:  # e.g. a sweep agent's first runs: nothing to compare with yet
-        return pd.DataFrame(columns=columns)
-    control = results.values(results.control)
-    rows = []
-    for arm in results.arms:
-        if arm == results.control:
-            continue
-        values = results.values(arm)
-        seeds = sorted(set(values.index) & set(control.index))
-        row = {"arm": arm, **stats.paired_tests(values[seeds].to_numpy(), control[seeds].to_numpy())}
-        rows.append({**row, **_example_level(results, arm, n_resamples)})
-    table = pd.DataFrame(rows, columns=[c for c in columns if c != "t_p_holm"])
-    table.insert(3, "t_p_holm", stats.holm(table["t_p"].tolist()))
-    return table
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
+    rows = [
+        {**_seed_level(results, arm), **_example_level(results, arm, n_resamples)}
+        for arm in results.arms
+        if arm != results.control
+    ]
+    table = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if "holm" not in c and c != "significant"])
+    for test in stats.P_TESTS:
+        table[f"{test}_p_holm"] = stats.holm(table[f"{test}_p"].tolist(), results.family_size)
+    table["primary_p_holm"], table["significant"] = _primary_decision(table, results.primary_test, results.alpha)
+    return table[COMPARISON_COLUMNS]
+
+
+def _seed_level(results: Results, arm: str) -> dict[str, Any]:
+    """Tests of one arm vs the control over the seeds both have; ASO Bonferroni-corrected over the family."""
+    values, control = results.values(arm), results.values(results.control)
+    seeds = sorted(set(values.index) & set(control.index))
+    arm_values, control_values = values[seeds].to_numpy(), control[seeds].to_numpy()
+    eps = stats.aso_eps_min(
+        arm_values, control_values, results.family_size, results.alpha, stats.higher_is_better(results.metric)
+    )
+    return {"arm": arm, "n": len(seeds), **stats.paired_tests(arm_values, control_values), "aso_eps_min": eps}
+
+
+def _primary_decision(table: pd.DataFrame, test: str, alpha: float) -> tuple[pd.Series, pd.Series]:
+    """The primary test's Holm p (NaN for ASO, which is no p-value) and whether it is significant."""
+    if test == "aso":
+        return pd.Series(np.nan, index=table.index), table["aso_eps_min"] < stats.ASO_THRESHOLD
+    adjusted = table[f"{test}_p_holm"]
+    return adjusted, adjusted <= alpha
 
 
 def _example_level(results: Results, arm: str, n_resamples: int) -> dict[str, Any]:

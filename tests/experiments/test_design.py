@@ -12,6 +12,7 @@ SHIPPED = [
     "augmentation",
     "balancing",
     "compression",
+    "default_recipe",
     "fusion",
     "imdb_baselines",
     "optimizers",
