@@ -14,7 +14,7 @@ SHIPPED = [
     "compression",
     "default_recipe",
     "fusion",
-    "imdb_baselines",
+    "imdb_full",
     "optimizers",
     "schedules",
     "tiny",
