@@ -10,7 +10,8 @@ from src.config import REPO_ROOT
 from src.reports import render, report_dirs
 
 REPORTS = REPO_ROOT / "reports"
-FIGURE = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%|×)")  # e.g. 88.3 %, 1.52×, 25,000 is not a figure
+# A quoted result: 88.3 %, 1.52×, 0.869 (a count such as 25,000 or a version such as 2.13.0 is not one).
+FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:%|×)|(?<![\w.])\d+\.\d+(?![\d.])")
 LINK = re.compile(r"\]\(((?:\.\./)?reports/[^)#]+)")
 
 
