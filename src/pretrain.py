@@ -8,6 +8,7 @@ Only the train split's texts are used (labels ignored; validation and test texts
 schedule come from the experiment's `model.optimizer` / `model.scheduler` groups with `pretrain.lr`.
 """
 
+import copy
 import logging
 import os
 import sys
@@ -20,7 +21,7 @@ import torch
 from datasets import Dataset
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.loggers import CSVLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForCausalLM,
@@ -32,14 +33,15 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from src.cli import entry_point
-from src.config import compose, to_yaml
+from src.config import compose, to_object, to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import build_hf_config, load_tokenizer
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
-from src.train import RUN_DIR_ENV
-from src.validation import require_choice
+from src.schemas import OptimizerConfig, RunConfig, SchedulerConfig
+from src.train import RUN_DIR_ENV, trainer_arguments
+from src.validation import check_buildable, require_choice
 
 log = logging.getLogger("src.pretrain")
 OBJECTIVES = ("auto", "mlm", "clm")
@@ -55,7 +57,7 @@ def resolve_objective(objective: str, model_type: str) -> str:
     return "mlm" if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "clm"
 
 
-def build_language_model(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, str]:
+def build_language_model(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, str]:
     """The experiment's backbone with a masked- or causal-LM head (pretrained weights or random init)."""
     config = build_hf_config(cfg.model, len(cfg.data.label_names), tokenizer)
     objective = resolve_objective(cfg.pretrain.objective, config.model_type)
@@ -70,11 +72,10 @@ def build_language_model(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) ->
 class LanguageModelPretrainer(L.LightningModule):
     """Trains a `*ForMaskedLM` / `*ForCausalLM` model on the loss the collator's labels define."""
 
-    def __init__(self, model: PreTrainedModel, model_cfg: DictConfig, lr: float) -> None:
+    def __init__(self, model: PreTrainedModel, optimizer: OptimizerConfig, scheduler: SchedulerConfig) -> None:
         super().__init__()
         self.model = model
-        self.cfg = model_cfg
-        self.lr = lr
+        self.optimizer_cfg, self.scheduler_cfg = optimizer, scheduler
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self.model(**batch).loss
@@ -82,12 +83,8 @@ class LanguageModelPretrainer(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:
-        opt, sched = self.cfg.optimizer, self.cfg.scheduler
-        optimizer = build_optimizer(self.model, opt.name, self.lr, opt.weight_decay,
-                                    OmegaConf.to_container(opt.args))
-        scheduler = build_scheduler(optimizer, sched.name, int(self.trainer.estimated_stepping_batches),
-                                    sched.warmup_steps, sched.warmup_ratio,
-                                    OmegaConf.to_container(sched.args))
+        optimizer = build_optimizer(self.model, self.optimizer_cfg)
+        scheduler = build_scheduler(optimizer, self.scheduler_cfg, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
@@ -113,16 +110,20 @@ def pretrain(cfg: DictConfig) -> Path:
     """Run domain-adaptive pre-training; returns the saved model directory."""
     if cfg.pretrain.max_steps < 1 or cfg.pretrain.batch_size < 1:
         raise ConfigError("pretrain.max_steps and pretrain.batch_size must be >= 1.")
+    check_buildable(cfg)
+    run = to_object(cfg)
+    optimizer = copy.copy(run.model.optimizer)  # a copy keeps the class's extra keyword arguments
+    optimizer.lr = run.pretrain.lr
     out = output_dir(cfg)
     L.seed_everything(cfg.seed, workers=True)
     tokenizer = load_tokenizer(cfg.model)
-    model, objective = build_language_model(cfg, tokenizer)
+    model, objective = build_language_model(run, tokenizer)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=objective == "mlm",
                                                mlm_probability=cfg.pretrain.mlm_probability)
     loader = DataLoader(in_domain_texts(cfg, tokenizer), batch_size=cfg.pretrain.batch_size, shuffle=True,
                         collate_fn=collator, num_workers=cfg.data.num_workers)
-    trainer_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.trainer).items()
-                      if v is not None and k not in ("max_steps", "max_epochs", "limit_val_batches")}
+    trainer_kwargs = {k: v for k, v in trainer_arguments(run.trainer, out.parent).items()
+                      if k not in ("max_steps", "max_epochs", "limit_val_batches")}
     trainer = L.Trainer(max_steps=cfg.pretrain.max_steps, max_epochs=-1, limit_val_batches=0,
                         logger=CSVLogger(out.parent, name="csv", version=""), enable_checkpointing=False,
                         default_root_dir=str(out.parent), **trainer_kwargs)
@@ -130,7 +131,7 @@ def pretrain(cfg: DictConfig) -> Path:
              cfg.pretrain.max_steps, len(loader.dataset))
     os.environ[RUN_DIR_ENV] = str(out)  # inherited by the processes a DDP launcher starts
     try:
-        trainer.fit(LanguageModelPretrainer(model, cfg.model, cfg.pretrain.lr), train_dataloaders=loader)
+        trainer.fit(LanguageModelPretrainer(model, optimizer, run.model.scheduler), train_dataloaders=loader)
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
     _save(model, tokenizer, cfg, out)

@@ -50,7 +50,7 @@ def test_run_layout_and_wandb_grouping() -> None:
         "logger.wandb.job_type=sgd",
     ]
     cfg = design.compose_run(run)
-    assert cfg.model.optimizer.name == "sgd" and cfg.model.optimizer.lr == 1e-2 and cfg.seed == 2
+    assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.model.optimizer.lr == 1e-2 and cfg.seed == 2
     assert [r.arm.kind for r in design.runs()][-6:] == ["baseline"] * 6
 
 
