@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, WandbLogger
 
 from src.instantiate import instantiate
 from src.schemas import RunConfig
@@ -62,6 +62,16 @@ def build_loggers(cfg: RunConfig, run_dir: Path, run_name: str, config: dict[str
         if spec is not None:
             loggers.append(instantiate(spec, f"logger.{name}", save_dir=str(run_dir / name)))
     return loggers
+
+
+def local_mlflow_logger(save_dir: str, experiment_name: str = "llm-optimization-lab", run_name: str | None = None,
+                        tags: dict[str, Any] | None = None, log_model: bool = False) -> MLFlowLogger:
+    """Lightning's MLFlowLogger keeping the run in `save_dir`: an SQLite store (MLflow 3 refuses new file stores)
+    with the artifacts beside it. For an MLflow server, name MLFlowLogger itself with its tracking_uri."""
+    store = Path(save_dir).resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    return MLFlowLogger(experiment_name=experiment_name, run_name=run_name, tags=tags, log_model=log_model,
+                        tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "artifacts"))
 
 
 def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str,

@@ -204,13 +204,15 @@ def _require_cuda(accelerator: str) -> None:
 
 
 def check_buildable(cfg: DictConfig) -> None:
-    """Check every `_target_` against its class signature and every registered name, importing only what they
-    name (torch.optim for an optimizer, lightning for a callback), before any data or model is loaded."""
+    """Check every `_target_` against its class signature and every registered name before any data or model is
+    loaded. Only what they name is imported, cheapest first: torch.optim for the optimizer (~2 s), transformers
+    for a get_scheduler name, lightning for its callbacks, loggers and profilers (several seconds each)."""
     from src.config import to_object
-    from src.modules.schedulers import check_scheduler
 
     run = to_object(cfg)
     check_spec(run.model.optimizer.target_spec(), "model.optimizer", given=["params"])
+    from src.modules.schedulers import check_scheduler
+
     check_scheduler(run.model.scheduler)
     for name, spec in run.callbacks.items():
         if spec is not None:
