@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from src.config import available, compose, to_object
 from src.errors import ConfigError
 from src.modules.schedulers import build_scheduler
