@@ -5,8 +5,11 @@ the experiment's unlabeled in-domain train texts (e.g. IMDB reviews), then save 
     make train EXP=imdb_minilm ARGS="model.name_or_path=<printed dir> model.pretrained=true"
 
 Only the train split's texts are used (labels ignored; validation and test texts never). The optimizer and
-schedule come from the experiment's `model.optimizer` / `model.scheduler` groups with `pretrain.lr`.
+schedule come from the experiment's `model.optimizer` / `model.scheduler` groups with `pretrain.lr`. Like
+src.train, the heavy libraries are imported after the config is composed and checked.
 """
+
+from __future__ import annotations
 
 import copy
 import logging
@@ -14,87 +17,20 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import lightning as L
-import torch
-from datasets import Dataset
-from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.loggers import CSVLogger
+from lightning_utilities.core.rank_zero import rank_zero_only  # lightning's, without importing lightning
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
-from transformers import (
-    AutoModelForCausalLM,
-    AutoModelForMaskedLM,
-    DataCollatorForLanguageModeling,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
-from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from src.cli import entry_point
 from src.config import compose, to_object, to_yaml
-from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError
-from src.modules.model_builder import build_hf_config, load_tokenizer
-from src.modules.optimizers import build_optimizer
-from src.modules.schedulers import build_scheduler
-from src.schemas import OptimizerConfig, RunConfig, SchedulerConfig
 from src.train import RUN_DIR_ENV, trainer_arguments
-from src.validation import check_buildable, require_choice
+from src.validation import check_buildable
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger("src.pretrain")
-OBJECTIVES = ("auto", "mlm", "clm")
-
-
-def resolve_objective(objective: str, model_type: str) -> str:
-    """mlm for model types with a masked-LM head (BERT family), clm otherwise (GPT-2 family)."""
-    require_choice("pretrain.objective", objective, OBJECTIVES)
-    if objective != "auto":
-        if objective == "mlm" and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-            raise ConfigError(f"pretrain.objective=mlm but '{model_type}' has no masked-LM head; use clm.")
-        return objective
-    return "mlm" if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "clm"
-
-
-def build_language_model(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, str]:
-    """The experiment's backbone with a masked- or causal-LM head (pretrained weights or random init)."""
-    config = build_hf_config(cfg.model, len(cfg.data.label_names), tokenizer)
-    objective = resolve_objective(cfg.pretrain.objective, config.model_type)
-    auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
-    if cfg.model.pretrained:
-        model = auto.from_pretrained(cfg.model.name_or_path, config=config)
-    else:
-        model = auto.from_config(config)
-    return model.train(), objective
-
-
-class LanguageModelPretrainer(L.LightningModule):
-    """Trains a `*ForMaskedLM` / `*ForCausalLM` model on the loss the collator's labels define."""
-
-    def __init__(self, model: PreTrainedModel, optimizer: OptimizerConfig, scheduler: SchedulerConfig) -> None:
-        super().__init__()
-        self.model = model
-        self.optimizer_cfg, self.scheduler_cfg = optimizer, scheduler
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.model(**batch).loss
-        self.log("pretrain/loss", loss, prog_bar=True)
-        return loss
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = build_optimizer(self.model, self.optimizer_cfg)
-        scheduler = build_scheduler(optimizer, self.scheduler_cfg, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
-    """The cleaned train-split texts of the experiment's data config, tokenized (labels dropped)."""
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
-    datamodule.prepare_texts()
-    texts = datamodule.cleaned["train"]
-    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
-                     batched=True, remove_columns=texts.column_names, desc="Tokenizing pre-training texts")
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -108,9 +44,15 @@ def output_dir(cfg: DictConfig) -> Path:
 
 def pretrain(cfg: DictConfig) -> Path:
     """Run domain-adaptive pre-training; returns the saved model directory."""
-    if cfg.pretrain.max_steps < 1 or cfg.pretrain.batch_size < 1:
-        raise ConfigError("pretrain.max_steps and pretrain.batch_size must be >= 1.")
     check_buildable(cfg)
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorForLanguageModeling
+
+    from src.modules.language_model import LanguageModelPretrainer, build_language_model, in_domain_texts
+    from src.modules.model_builder import load_tokenizer
+
     run = to_object(cfg)
     optimizer = copy.copy(run.model.optimizer)  # a copy keeps the class's extra keyword arguments
     optimizer.lr = run.pretrain.lr
@@ -154,6 +96,7 @@ def main(overrides: list[str]) -> int:
         print(f"Saved {out}\nFine-tune from it: make train EXP={experiment} "
               f'ARGS="model.name_or_path={out} model.pretrained=true"')
     return 0
+
 
 
 if __name__ == "__main__":

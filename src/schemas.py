@@ -251,11 +251,14 @@ class TrainerConfig:
     detect_anomaly: bool = False
 
 
+PRETRAIN_OBJECTIVES = ("auto", "mlm", "clm")
+
+
 @dataclass
 class PretrainConfig:
     """Domain-adaptive pre-training (src/pretrain.py) on the experiment's unlabeled train texts."""
 
-    objective: str = "auto"  # auto | mlm | clm; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
+    objective: str = "auto"  # one of PRETRAIN_OBJECTIVES; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
     mlm_probability: float = 0.15
     lr: float = 5e-5
     max_steps: int = 500

@@ -18,7 +18,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
 from src.instantiate import TARGET, check_spec, close_matches, is_spec
-from src.schemas import FINETUNE_MODES
+from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
@@ -45,6 +45,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     _validate_positions(cfg.model, cfg.data.max_length)
     _validate_trainer(cfg.trainer)
     _validate_compression(cfg.model)
+    _validate_pretrain(cfg.pretrain)
     _validate_specs(cfg.callbacks, "callbacks", "callback")
     _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
 
@@ -73,6 +74,14 @@ def _validate_compression(model: DictConfig) -> None:
     require(kd.hidden_weight >= 0, "model.distillation.hidden_weight", "must be >= 0")
     require(all(i >= 0 for i in kd.student_layers), "model.distillation.student_layers",
             "must be layer indices")
+
+
+def _validate_pretrain(pretrain: DictConfig) -> None:
+    require_choice("pretrain.objective", pretrain.objective, PRETRAIN_OBJECTIVES)
+    require(0.0 < pretrain.mlm_probability < 1.0, "pretrain.mlm_probability", "must be in (0, 1)")
+    require(pretrain.lr > 0, "pretrain.lr", "must be positive")
+    for key in ("max_steps", "batch_size"):
+        require(pretrain[key] >= 1, f"pretrain.{key}", "must be >= 1")
 
 
 def _validate_data(data: DictConfig) -> None:
