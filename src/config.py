@@ -166,13 +166,17 @@ def structured(schema: type) -> DictConfig:
     return cfg
 
 
+def _subgroups(schema: type) -> dict[str, type]:
+    """The fields of a schema dataclass that are groups of keys themselves (dataclasses), by name."""
+    return {f.name: f.type for f in fields(schema) if isinstance(f.type, type) and is_dataclass(f.type)}
+
+
 def _open_keys(schema: type, prefix: str = "") -> list[str]:
     """Dotted keys of the `_target_` families in a schema dataclass."""
     keys = []
-    for f in fields(schema):
-        if isinstance(f.type, type) and is_dataclass(f.type):
-            keys += [prefix + f.name] if issubclass(f.type, Open) else []
-            keys += _open_keys(f.type, f"{prefix}{f.name}.")
+    for name, group in _subgroups(schema).items():
+        keys += [prefix + name] if issubclass(group, Open) else []
+        keys += _open_keys(group, f"{prefix}{name}.")
     return keys
 
 
@@ -191,7 +195,7 @@ def _merge_into_schema(layers: list[DictConfig]) -> DictConfig:
 
 def _check_groups(layer: Mapping[str, Any], schema: type, prefix: str = "") -> None:
     """A plain value where the schema has a group of keys (`model.dropout=2`) is named with the keys to set."""
-    groups = {f.name: f.type for f in fields(schema) if isinstance(f.type, type) and is_dataclass(f.type)}
+    groups = _subgroups(schema)
     for key, value in layer.items():
         if key not in groups:
             continue

@@ -88,20 +88,14 @@ def check_spec(spec: Mapping[str, Any], key: str, given: Iterable[str] = ()) -> 
     return target
 
 
-def supplied(target: Callable[..., Any], n_args: int, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters a builder fills: the first `n_args` positional ones (None) and the `defaults` that name a
-    parameter of `target` (so a run directory only reaches classes that take one)."""
-    params = list(inspect.signature(target).parameters)
-    return {**dict.fromkeys(params[:n_args]), **{k: v for k, v in defaults.items() if k in params}}
-
-
 def instantiate(spec: Mapping[str, Any], key: str, *args: Any, **defaults: Any) -> Any:
-    """Call the spec's target with `args`, its keyword arguments and the `defaults` it takes and the spec lacks."""
+    """Call the spec's target with `args`, its keyword arguments and those `defaults` that name a parameter of the
+    target and that the spec does not set (so a run directory only reaches classes that take one)."""
     target = locate(spec[TARGET], f"{key}.{TARGET}")
-    filled = supplied(target, len(args), defaults)
-    check_spec(spec, key, given=filled)
-    kwargs = {**{k: v for k, v in filled.items() if k in defaults},
-              **{name: value for name, value in spec.items() if name != TARGET}}
+    params = list(inspect.signature(target).parameters)
+    taken = {name: value for name, value in defaults.items() if name in params}
+    check_arguments(target, (name for name in spec if name != TARGET), key, given=[*params[: len(args)], *taken])
+    kwargs = {**taken, **{name: value for name, value in spec.items() if name != TARGET}}
     try:
         return target(*args, **kwargs)
     except (TypeError, ValueError) as err:

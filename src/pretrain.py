@@ -19,7 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lightning_utilities.core.rank_zero import rank_zero_only  # lightning's, without importing lightning
 from omegaconf import DictConfig
 
 from src.cli import entry_point
@@ -46,6 +45,7 @@ def pretrain(cfg: DictConfig) -> Path:
     """Run domain-adaptive pre-training; returns the saved model directory."""
     check_buildable(cfg)
     import lightning as L
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
     from lightning.pytorch.loggers import CSVLogger
     from torch.utils.data import DataLoader
     from transformers import DataCollatorForLanguageModeling
@@ -76,11 +76,11 @@ def pretrain(cfg: DictConfig) -> Path:
         trainer.fit(LanguageModelPretrainer(model, optimizer, run.model.scheduler), train_dataloaders=loader)
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
-    _save(model, tokenizer, cfg, out)
+    if rank_zero_only.rank == 0:
+        _save(model, tokenizer, cfg, out)
     return out
 
 
-@rank_zero_only
 def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: DictConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
@@ -91,6 +91,8 @@ def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: DictC
 @entry_point(log)
 def main(overrides: list[str]) -> int:
     out = pretrain(compose(overrides))
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by pretrain()
+
     if rank_zero_only.rank == 0:
         experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "<name>")
         print(f"Saved {out}\nFine-tune from it: make train EXP={experiment} "

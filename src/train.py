@@ -21,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from lightning_utilities.core.rank_zero import rank_zero_only  # what lightning's is, without importing lightning
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli import entry_point
@@ -34,6 +32,7 @@ from src.validation import check_buildable
 
 if TYPE_CHECKING:
     import lightning as L
+    import numpy as np
     from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger("src.train")
@@ -122,6 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then test the best checkpoint; return (and save) the final metrics."""
     check_buildable(cfg)  # imports only the configured classes' modules: first, so their errors come fast
     import lightning as L
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from src.datamodules.text_classification import TextClassificationDataModule
     from src.loggers import build_loggers, log_figures
@@ -130,7 +130,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     run_dir, ckpt_path = resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir)
+    if rank_zero_only.rank == 0:
+        save_config(cfg, run_dir)
     run = to_object(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
@@ -160,8 +161,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                "best_checkpoint": best, "duration_s": time.perf_counter() - started,
                "epochs": trainer.current_epoch, "global_step": trainer.global_step,
                "parameters": model.parameter_counts, "validation": validation, "test": _metrics(trainer, "test/")}
-    _write_outputs(run_dir, summary, {"validation": model.validation_predictions, "test": model.test_predictions},
-                   list(cfg.data.label_names))
+    if rank_zero_only.rank == 0:
+        _write_outputs(run_dir, summary, {"validation": model.validation_predictions,
+                                          "test": model.test_predictions}, list(cfg.data.label_names))
     return summary
 
 
@@ -179,12 +181,10 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
-@rank_zero_only
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
 
 
-@rank_zero_only
 def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str, tuple[Any, Any]],
                    label_names: list[str]) -> None:
     """metrics.json and predictions_<split>.csv (probabilities per class, label, prediction)."""
@@ -195,6 +195,8 @@ def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str
 
 def save_predictions(path: Path, probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> None:
     """A predictions CSV: label, pred, prob_<class>... (read back by src.experiments for statistics/fusion)."""
+    import numpy as np
+
     header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
     table = np.column_stack([labels, probs.argmax(1), probs])
     fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
@@ -216,6 +218,8 @@ def print_metrics(summary: dict[str, Any]) -> None:
 @entry_point(log)
 def main(args: list[str]) -> int:
     summary = train(compose(args))
+    from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by train()
+
     if rank_zero_only.rank == 0:
         print_metrics(summary)
         print(f"Run directory: {summary['run_dir']}")
