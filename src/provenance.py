@@ -1,8 +1,10 @@
 """Where a number came from: the command, the git commit, package versions and the machine (no torch import)."""
 
+import json
 import os
 import platform
 import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,15 @@ def provenance(command: str) -> dict[str, Any]:
     """Everything a reader needs to rerun a result: command, code version, packages, machine, python."""
     return {"command": command, "git": git_state(), "python": platform.python_version(),
             "packages": package_versions(), "machine": cpu_info()}
+
+
+def write_provenance(directory: Path, command: str) -> Path:
+    """<directory>/provenance.json for `command`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "provenance.json"
+    path.write_text(json.dumps(provenance(command), indent=2) + "\n")
+    return path
+
+
+if __name__ == "__main__":  # python -m src.provenance <dir> <command ...>: used by make targets
+    print(write_provenance(Path(sys.argv[1]), " ".join(sys.argv[2:])))

@@ -5,13 +5,12 @@ and per run config.yaml, metrics.json, predictions and the training curve), so `
 it in seconds on a fresh clone, and `make reports RERUN=1` reruns the command in its provenance.json.
 """
 
-import json
 import shlex
 import shutil
 from pathlib import Path
 
 from src.experiments.report import write_report
-from src.provenance import provenance
+from src.provenance import write_provenance
 
 REPORTS_ROOT = Path("reports")
 RAW_FILES = ("config.yaml", "metrics.json", "predictions_validation.csv", "predictions_test.csv",
@@ -20,10 +19,7 @@ RAW_FILES = ("config.yaml", "metrics.json", "predictions_validation.csv", "predi
 
 def record_provenance(results_dir: Path, argv: list[str]) -> Path:
     """results/<design>/provenance.json: how to rerun it, with the code version, packages and machine."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / "provenance.json"
-    path.write_text(json.dumps(provenance(shlex.join(["python", "-m", "src.design", *argv])), indent=2) + "\n")
-    return path
+    return write_provenance(results_dir, shlex.join([".venv/bin/python", "-m", "src.design", *argv]))
 
 
 def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:

@@ -116,9 +116,20 @@ def selection_markdown(results: Results) -> str:
     best = results.values(selected, results.metric)
     return "\n".join([
         metrics_markdown(table), "",
-        f"Selected on validation (`{results.selection_metric}`, best mean over seeds): **`{selected}`**. "
-        f"Its `{results.metric}` on the test split: {_fmt(float(best.mean()))} (mean of {len(best)} seed(s)).",
+        f"Selected on validation (`{results.selection_metric}`, best mean over seeds among the trained arms): "
+        f"**`{selected}`**{_against_control(results, selected)}. Its `{results.metric}` on the test split: "
+        f"{_fmt(float(best.mean()))} (mean of {len(best)} seed(s)).",
     ])
+
+
+def _against_control(results: Results, selected: str) -> str:
+    """Whether the selected arm beats the control on validation (empty when it is the control)."""
+    if selected == results.control or results.control not in results.arms:
+        return ""
+    arm, control = (float(results.values(a, results.selection_metric).mean()) for a in (selected, results.control))
+    better = arm > control if stats.higher_is_better(results.selection_metric) else arm < control
+    verdict = "beats" if better else "does not beat"
+    return f", which {verdict} the control `{results.control}` on validation ({_fmt(arm)} vs {_fmt(control)})"
 
 
 def provenance_markdown(out: Path) -> str:

@@ -52,10 +52,11 @@ class Results:
         return self.record.get("selection_metric", "val/f1_macro")
 
     def selected_arm(self) -> str | None:
-        """The arm with the best mean selection metric on validation (None when no run recorded it)."""
-        if self.selection_metric not in self.runs:
+        """The training arm (a configuration being chosen) with the best mean selection metric on validation."""
+        trained = self.runs[self.runs["kind"] == "train"]
+        if self.selection_metric not in trained:
             return None
-        means = self.runs.groupby("arm")[self.selection_metric].mean().dropna()
+        means = trained.groupby("arm")[self.selection_metric].mean().dropna()
         if means.empty:
             return None
         return str(means.idxmax() if stats.higher_is_better(self.selection_metric) else means.idxmin())

@@ -95,7 +95,7 @@ def paired_differences(arm: Sequence[float], control: Sequence[float]) -> np.nda
 
 def permutation_p(diff: np.ndarray) -> float:
     """Two-sided sign-flip permutation p of the mean difference: exact for up to 13 seeds (2^n <= 9999 flips)."""
-    if not diff.any():
+    if len(diff) < 2 or not diff.any():
         return 1.0
     return float(
         stats.permutation_test((diff,), np.mean, permutation_type="samples", rng=np.random.default_rng(0)).pvalue
@@ -116,7 +116,7 @@ def t_p(diff: np.ndarray) -> float:
 
 def wilcoxon_p(diff: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p (scipy: exact, or all sign flips with ties/zeros); 1 when all are zero."""
-    if not diff.any():
+    if len(diff) < 2 or not diff.any():
         return 1.0
     return float(stats.wilcoxon(diff).pvalue)
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
+from src.experiments.archive import publish, record_provenance
 from src.experiments.design import Design, load_design
 from src.experiments.evaluation import score
 from src.experiments.report import write_report
@@ -263,3 +265,19 @@ def test_changed_arms_are_never_silently_reused(provenance: Provenance) -> None:
     executed.clear()
     assert runner.run_design(changed) == [] and executed == ["b", "avg"]
     assert _saved(changed.run_of("avg", 1).run_dir)["arm"]["members"]["b"] == config_hash(b.run_dir) != old
+
+
+def test_published_report_is_self_contained_and_rerenders_identically(
+    tiny_results: tuple[Design, list[str]], tmp_path: Path
+) -> None:
+    results = shutil.copytree(tiny_results[0].results_dir, tmp_path / "results" / "tiny")
+    record_provenance(results, ["tiny", "publish=true"])
+    report = tmp_path / "reports" / "tiny"
+    publish(results, report)
+    assert not list(report.rglob("*.ckpt")) and (report / "runs" / "control" / "seed1" / "config.yaml").is_file()
+    summary = (report / "summary.md").read_text()
+    assert "Selected on validation (`val/f1_macro`" in summary and "python -m src.design tiny publish=true" in summary
+    shutil.rmtree(results)  # the report must not need the original run folders
+    files = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
+    write_report(report, n_resamples=1000)
+    assert {p: p.read_bytes() for p in report.rglob("*") if p.is_file()} == files

@@ -256,3 +256,10 @@ def test_bootstrap_difference_brackets_the_observed_difference() -> None:
 def test_unknown_metric_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="test/acc"):
         stats.metric_fn("test/bleu")
+
+
+def test_one_seed_gives_no_seed_level_evidence() -> None:
+    # A single seed (a recipe search, the full-data check) has no seed-level test: p = 1, example-level tests decide.
+    result = stats.paired_tests([0.9], [0.8])
+    assert (result["t_p"], result["wilcoxon_p"], result["permutation_p"]) == (1.0, 1.0, 1.0)
+    assert result["diff_mean"] == pytest.approx(0.1)

@@ -16,7 +16,7 @@ def test_sweep_is_a_grid_over_arms_and_seeds(tmp_path: Path) -> None:
     sweep = yaml.safe_load(out.read_text())
     design = load_design("fusion")
     assert sweep["method"] == "grid" and sweep["metric"] == {"name": "test/f1_macro", "goal": "maximize"}
-    assert sweep["parameters"]["arm"]["values"] == ["lr_1e-4", "lr_5e-5", "lr_2e-5"]  # fusions need members
+    assert sweep["parameters"]["arm"]["values"] == ["lr_5e-5", "lr_1e-4", "lr_2e-5"]  # fusions need members
     assert sweep["parameters"]["seed"]["values"] == design.spec.seeds
     assert sweep["command"][-3:] == ["src.design", "fusion", "${args_no_hyphens}"]
 
