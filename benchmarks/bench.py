@@ -90,12 +90,13 @@ def run_template(cfg: Any, warmup: int, steps: int) -> float:
 def plain_model_and_optimizer(cfg: Any, total_steps: int) -> tuple[Any, Any, Any]:
     import torch
 
+    from src.config import to_object
     from src.modules.model_builder import build_model, load_tokenizer
     from src.modules.optimizers import build_optimizer
 
-    model = build_model(cfg.model, len(cfg.data.label_names), load_tokenizer(cfg.model)).train()
-    opt = cfg.model.optimizer
-    optimizer = build_optimizer(model, opt.name, opt.lr, opt.weight_decay, dict(opt.args))
+    run = to_object(cfg)
+    model = build_model(run.model, len(cfg.data.label_names), load_tokenizer(run.model)).train()
+    optimizer = build_optimizer(model, run.model.optimizer)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
     return model, optimizer, schedule
 
@@ -127,23 +128,25 @@ def plain_loop(cfg: Any, loader: Any, warmup: int, steps: int | None) -> tuple[f
 def run_hf_trainer(cfg: Any, warmup: int, steps: int) -> float:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
+    from src.config import to_object
     from src.modules.model_builder import build_model, load_tokenizer
 
     datamodule = datamodule_for(cfg)
-    tokenizer = load_tokenizer(cfg.model)
-    model = build_model(cfg.model, len(cfg.data.label_names), tokenizer).train()
+    run = to_object(cfg)
+    tokenizer = load_tokenizer(run.model)
+    model = build_model(run.model, len(cfg.data.label_names), tokenizer).train()
     marks: dict[int, float] = {}
 
     class Timer(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             marks[state.global_step] = time.perf_counter()
 
-    opt = cfg.model.optimizer
+    opt = run.model.optimizer
     with tempfile.TemporaryDirectory() as tmp:
         arguments = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=cfg.data.batch_size, max_steps=warmup + steps,
-            learning_rate=opt.lr, weight_decay=opt.weight_decay, adam_beta1=opt.args.betas[0],
-            adam_beta2=opt.args.betas[1], adam_epsilon=opt.args.eps, optim="adamw_torch",
+            learning_rate=opt.lr, weight_decay=opt.weight_decay, adam_beta1=opt.betas[0],
+            adam_beta2=opt.betas[1], adam_epsilon=opt.eps, optim="adamw_torch",
             lr_scheduler_type="linear", warmup_steps=0, max_grad_norm=0.0, logging_steps=10,
             save_strategy="no", eval_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
             seed=cfg.seed, disable_tqdm=True)

@@ -1,8 +1,11 @@
 """Config composition and validation: plain OmegaConf, no Hydra.
 
-A run's config = typed schema defaults <- configs/train.yaml <- one YAML per group
-(data, model, optimizer, ...) <- an experiment preset <- command-line dotlist overrides.
-Everything is checked against the dataclass schemas in `src.schemas` before any work starts.
+A run's config = typed schema defaults <- configs/train.yaml <- one YAML per group (data, model, optimizer, ...)
+<- an experiment preset <- the debug group <- command-line dotlist overrides. A preset's values under a group
+belong to the preset's own choice for that group: when the command line picks another file for the group, they
+are dropped (`experiment=imdb_minilm optimizer=sgd` trains with sgd.yaml's lr, not the preset's AdamW lr).
+`compose` checks everything that needs no torch, transformers, datasets or lightning, so a bad key or value is
+reported before any of them is imported; `src.validation.check_buildable` then checks the `_target_` classes.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from src.errors import ConfigError
-from src.schemas import RunConfig
+from src.schemas import Open, RunConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
 
-# config group -> where its YAML lands in the composed config
+# config group -> where its YAML lands in the composed config ("": the root, merged after the experiment preset)
 GROUP_KEYS: dict[str, str] = {
     "data": "data",
     "model": "model",
@@ -33,6 +36,7 @@ GROUP_KEYS: dict[str, str] = {
     "callbacks": "callbacks",
     "logger": "logger",
     "trainer": "trainer",
+    "debug": "",
 }
 
 
@@ -65,7 +69,7 @@ def _latest_checkpoint(experiment: str) -> str:
 _RESOLVERS = {"data_root": _data_root, "assets_root": _assets_root, "package_model": _package_model,
               "latest_checkpoint": _latest_checkpoint}
 for _name, _fn in _RESOLVERS.items():
-    OmegaConf.register_new_resolver(_name, _fn, replace=True)
+    OmegaConf.register_resolver(_name, _fn, replace=True)
 
 
 def available(group: str) -> list[str]:
@@ -97,41 +101,112 @@ def _split_overrides(overrides: Sequence[str]) -> tuple[str | None, dict[str, st
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose and validate the run config from `configs/` plus command-line overrides."""
+    """Compose and validate the run config from `configs/` plus command-line overrides (no torch imported)."""
     experiment, cli_choices, dotlist = _split_overrides(overrides)
     root = OmegaConf.load(CONFIG_DIR / "train.yaml")
-    choices = dict(root.pop("defaults"))
+    own = {group: name for group, name in root.pop("defaults").items() if name is not None}
     preset = OmegaConf.create()
     if experiment:
         preset = _load_yaml("experiment", experiment)
-        choices.update(preset.pop("defaults", {}))
-    choices.update(cli_choices)
+        own.update(preset.pop("defaults", {}))
+    choices = {**own, **cli_choices}
     unknown = set(choices) - set(GROUP_KEYS)
     if unknown:
         raise ConfigError(f"Unknown config group(s) {sorted(unknown)}. Groups: {', '.join(GROUP_KEYS)}.")
-
-    layers = [root]
-    for group, name in choices.items():
-        layer = OmegaConf.create()
-        OmegaConf.update(layer, GROUP_KEYS[group], _load_yaml(group, name), force_add=True)
-        layers.append(layer)
-    layers += [preset, OmegaConf.from_dotlist(dotlist)]
+    groups = {group: _group_layer(group, name) for group, name in choices.items()}
+    nested = [layer for group, layer in groups.items() if GROUP_KEYS[group]]
+    at_root = [layer for group, layer in groups.items() if not GROUP_KEYS[group]]
+    switched = [group for group in cli_choices if own.get(group) != cli_choices[group]]
+    layers = [root, *nested, _without_groups(preset, switched), *at_root, _dotlist(dotlist)]
     cfg = _merge_into_schema(layers)
     cfg.choices = choices
     validate(cfg)
     return cfg
 
 
+def _group_layer(group: str, name: str) -> DictConfig:
+    """The group's YAML placed where the group lands in the composed config."""
+    values = _load_yaml(group, name)
+    if not GROUP_KEYS[group]:
+        return values
+    layer = OmegaConf.create()
+    OmegaConf.update(layer, GROUP_KEYS[group], values, force_add=True)
+    return layer
+
+
+def _without_groups(preset: DictConfig, groups: Sequence[str]) -> DictConfig:
+    """The preset less its values under `groups` (other groups nested in them, like model.optimizer, stay)."""
+    layer = preset.copy()
+    dropped = [GROUP_KEYS[group] for group in groups if GROUP_KEYS[group]]
+    nested = {key: OmegaConf.select(preset, key) for group, key in GROUP_KEYS.items()
+              if group not in groups and any(key.startswith(f"{d}.") for d in dropped)}
+    for key in dropped:
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(layer, parent) if parent else layer
+        if isinstance(node, DictConfig):
+            node.pop(name, None)
+    for key, values in nested.items():
+        if values is not None:
+            OmegaConf.update(layer, key, values, force_add=True)
+    return layer
+
+
+def _dotlist(dotlist: list[str]) -> DictConfig:
+    try:
+        return OmegaConf.from_dotlist(dotlist)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"Bad override in {dotlist}: {_first_line(err)}") from None
+
+
+def structured(schema: type) -> DictConfig:
+    """The schema as an OmegaConf node; `_target_` families (schemas.Open) stay open to any keyword argument."""
+    cfg = OmegaConf.structured(schema)
+    for key in _open_keys(schema):
+        OmegaConf.set_struct(OmegaConf.select(cfg, key), False)
+    return cfg
+
+
+def _subgroups(schema: type) -> dict[str, type]:
+    """The fields of a schema dataclass that are groups of keys themselves (dataclasses), by name."""
+    return {f.name: f.type for f in fields(schema) if isinstance(f.type, type) and is_dataclass(f.type)}
+
+
+def _open_keys(schema: type, prefix: str = "") -> list[str]:
+    """Dotted keys of the `_target_` families in a schema dataclass."""
+    keys = []
+    for name, group in _subgroups(schema).items():
+        keys += [prefix + name] if issubclass(group, Open) else []
+        keys += _open_keys(group, f"{prefix}{name}.")
+    return keys
+
+
 def _merge_into_schema(layers: list[DictConfig]) -> DictConfig:
-    cfg = OmegaConf.structured(RunConfig)
+    cfg = structured(RunConfig)
     for layer in layers:
+        _check_groups(OmegaConf.to_container(layer), RunConfig)
         try:
             cfg = OmegaConf.merge(cfg, layer)
         except ConfigKeyError as err:
             raise ConfigError(_unknown_key_message(err)) from None
         except OmegaConfBaseException as err:  # type or value errors (ValidationError and kin)
-            raise ConfigError(f"Bad value for '{err.full_key}': {err.msg}") from None
+            raise ConfigError(f"Bad value for '{err.full_key}': {_first_line(err)}") from None
     return cfg
+
+
+def _check_groups(layer: Mapping[str, Any], schema: type, prefix: str = "") -> None:
+    """A plain value where the schema has a group of keys (`model.dropout=2`) is named with the keys to set."""
+    groups = _subgroups(schema)
+    for key, value in layer.items():
+        if key not in groups:
+            continue
+        if not isinstance(value, Mapping):
+            keys = ", ".join(f"{prefix}{key}.{f.name}" for f in fields(groups[key]))
+            raise ConfigError(f"'{prefix}{key}' is a group of keys, not a value ({value!r}); set {keys}.")
+        _check_groups(value, groups[key], f"{prefix}{key}.")
+
+
+def _first_line(err: OmegaConfBaseException) -> str:
+    return str(getattr(err, "msg", None) or err).splitlines()[0]
 
 
 def _unknown_key_message(err: ConfigKeyError) -> str:
@@ -152,10 +227,20 @@ def _schema_keys(dotted: str) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check choices that the type system cannot express (registry names, ranges, hardware)."""
+    """Check what the type system cannot express (ranges, choices, paths, the model's positions)."""
     from src.validation import validate_run_config
 
     validate_run_config(cfg)
+
+
+def to_schema(schema: type, values: Mapping[str, Any]) -> Any:
+    """`values` (e.g. a checkpoint's saved model config) as the `schema` dataclass; missing keys get defaults."""
+    return OmegaConf.to_object(OmegaConf.merge(structured(schema), values))
+
+
+def to_object(cfg: DictConfig) -> RunConfig:
+    """The composed config as schema dataclasses: what builders receive (extra `_target_` arguments included)."""
+    return OmegaConf.to_object(cfg)
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli import entry_point
-from src.config import compose
+from src.config import compose, to_object
 from src.datamodules.report import build_report, write_report
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.loggers import build_loggers
@@ -64,7 +64,7 @@ def data_report(cfg: DictConfig) -> Path:
     files = write_report(report, lengths, out_dir)
     if cfg.logger.wandb.enabled:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        log_report(build_loggers(cfg, out_dir, f"{cfg.experiment}-data-report", resolved), report, files)
+        log_report(build_loggers(to_object(cfg), out_dir, f"{cfg.experiment}-data-report", resolved), report, files)
     return files["markdown"]
 
 

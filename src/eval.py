@@ -11,15 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from src.cli import entry_point
 from src.config import compose
-from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
-from src.modules.model_builder import load_tokenizer
-from src.modules.text_classifier import TextClassifier
 from src.train import print_metrics
 
 log = logging.getLogger("src.eval")
@@ -41,6 +37,12 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     cfg = run_config_for(ckpt, overrides)
+    import lightning as L  # after the checks above: a wrong path or key is reported at once
+
+    from src.datamodules.text_classification import TextClassificationDataModule
+    from src.modules.model_builder import load_tokenizer
+    from src.modules.text_classifier import TextClassifier
+
     L.seed_everything(cfg.seed, verbose=False)
     model = TextClassifier.from_checkpoint(ckpt)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)

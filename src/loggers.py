@@ -1,4 +1,5 @@
-"""Loggers: CSV always, W&B when enabled, falling back to offline mode so logging never stops a run."""
+"""Loggers: CSV always, W&B when enabled (falling back to offline mode so logging never stops a run), and any
+other Lightning logger the config names by `_target_` (logger=tensorboard, logger=mlflow)."""
 
 import logging
 import netrc
@@ -7,7 +8,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import CSVLogger, Logger, WandbLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, WandbLogger
+
+from src.instantiate import instantiate
+from src.schemas import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +49,29 @@ def resolve_wandb_mode(configured: str | None) -> tuple[str, str | None]:
     return "online", None
 
 
-def build_loggers(cfg: Any, run_dir: Path, run_name: str, config: dict[str, Any]) -> list[Logger]:
-    """CSV logger in run_dir/csv, plus W&B (project, group, tags, full config) when enabled."""
+def build_loggers(cfg: RunConfig, run_dir: Path, run_name: str, config: dict[str, Any]) -> list[Logger]:
+    """CSV logger in run_dir/csv, W&B (project, group, tags, full config) when enabled, then the configured
+    `_target_` loggers (one that takes `save_dir` writes to <run_dir>/<its name>)."""
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
     wandb_cfg = cfg.logger.wandb
     if wandb_cfg.enabled:
         wandb_logger = _wandb_logger(wandb_cfg, cfg, run_dir, run_name, config)
         if wandb_logger is not None:
             loggers.append(wandb_logger)
+    for name, spec in cfg.logger.others().items():
+        if spec is not None:
+            loggers.append(instantiate(spec, f"logger.{name}", save_dir=str(run_dir / name)))
     return loggers
+
+
+def local_mlflow_logger(save_dir: str, experiment_name: str = "llm-optimization-lab", run_name: str | None = None,
+                        tags: dict[str, Any] | None = None, log_model: bool = False) -> MLFlowLogger:
+    """Lightning's MLFlowLogger keeping the run in `save_dir`: an SQLite store (MLflow 3 refuses new file stores)
+    with the artifacts beside it. For an MLflow server, name MLFlowLogger itself with its tracking_uri."""
+    store = Path(save_dir).resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    return MLFlowLogger(experiment_name=experiment_name, run_name=run_name, tags=tags, log_model=log_model,
+                        tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "artifacts"))
 
 
 def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str,
@@ -67,6 +85,8 @@ def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str,
     for attempt_mode in dict.fromkeys([mode, "offline"]):
         try:
             wandb_logger = WandbLogger(mode=attempt_mode, **kwargs)
+            # Lightning always passes `anonymous`, which wandb >= 0.19 ignores with a warning on every run
+            wandb_logger._wandb_init.pop("anonymous", None)
             _ = wandb_logger.experiment  # start the run now, so a failure is caught here, not mid-training
             return wandb_logger
         except Exception as err:  # noqa: BLE001 - any W&B failure must not stop training

@@ -1,4 +1,6 @@
-"""A name -> builder mapping, one per pluggable family (optimizers, schedulers, callbacks, ...)."""
+"""A name -> builder mapping for the families the project defines itself (augmentation operations, balancing
+strategies, fusion methods, baselines). Classes from libraries (optimizers, schedules, callbacks, loggers,
+profilers) are named in YAML by `_target_` instead (src/instantiate.py)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +16,7 @@ class Registry(dict[str, Callable[..., Any]]):
         self.kind = kind
 
     def register(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: `@OPTIMIZERS.register("adamw")` makes the function buildable from config."""
+        """Decorator: `@BALANCERS.register("undersample")` makes the function buildable from config."""
 
         def add(fn: Callable[..., Any]) -> Callable[..., Any]:
             if name in self:

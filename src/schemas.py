@@ -75,22 +75,44 @@ class DataConfig:
     balancing: BalancingConfig = field(default_factory=BalancingConfig)
 
 
+class Open:
+    """A `_target_` family: its YAML may add any keyword argument of the class it names (checked against the
+    class signature by src.instantiate, not here); OmegaConf.to_object keeps those extra keys as attributes."""
+
+    def extra(self, *skip: str) -> dict[str, Any]:
+        """Every key, extra ones included, except `skip`."""
+        return {key: value for key, value in vars(self).items() if key not in skip}
+
+
 @dataclass
-class OptimizerConfig:
-    name: str = "adamw"
+class OptimizerConfig(Open):
+    """An optimizer class and its keyword arguments (lr, betas, momentum, ...). head_lr and layer_decay are the
+    project's parameter groups (src/modules/optimizers.py), wrapped around whichever class `_target_` names."""
+
+    _target_: str = "torch.optim.AdamW"
     lr: float = 5e-5
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # not applied to biases and LayerNorm weights
     head_lr: Optional[float] = None  # learning rate of the classification head; None = lr
     layer_decay: float = 1.0  # layer-wise LR decay: layer i of L gets lr * layer_decay**(L + 1 - i); 1 = off
-    args: Dict[str, Any] = field(default_factory=dict)  # optimizer-specific keyword arguments
+
+    def target_spec(self) -> Dict[str, Any]:
+        """The optimizer class and its keyword arguments: everything but the parameter-group options."""
+        return self.extra("head_lr", "layer_decay")
 
 
 @dataclass
-class SchedulerConfig:
-    name: str = "linear"
+class SchedulerConfig(Open):
+    """A transformers.get_scheduler `name` (scheduler_specific_kwargs as extra keys) or a `_target_` class or
+    function called with the optimizer (and num_warmup_steps / num_training_steps when it takes them)."""
+
+    name: Optional[str] = None
+    _target_: Optional[str] = None
     warmup_ratio: float = 0.0  # share of all optimizer steps spent warming up
     warmup_steps: int = 0  # used when > 0, instead of warmup_ratio
-    args: Dict[str, Any] = field(default_factory=dict)
+
+    def kwargs(self) -> Dict[str, Any]:
+        """The schedule's own keyword arguments (scheduler_specific_kwargs of a get_scheduler name)."""
+        return self.extra("name", "_target_", "warmup_ratio", "warmup_steps")
 
 
 @dataclass
@@ -135,9 +157,13 @@ class PromptConfig:
     init_text: Optional[str] = None  # None: random init; else init the prompt from this text's embeddings
 
 
+FINETUNE_MODES = ("full", "frozen", "partial", "lora", "adalora", "prompt")
+PEFT_MODES = ("lora", "adalora", "prompt")
+
+
 @dataclass
 class FinetuneConfig:
-    mode: str = "full"  # full | frozen | partial | lora | adalora | prompt
+    mode: str = "full"  # one of FINETUNE_MODES
     frozen_layers: int = 0  # partial: embeddings + this many bottom layers frozen
     lora: LoraConfig = field(default_factory=LoraConfig)
     adalora: AdaLoraConfig = field(default_factory=AdaLoraConfig)
@@ -183,8 +209,15 @@ class WandbConfig:
 
 
 @dataclass
-class LoggerConfig:
+class LoggerConfig(Open):
+    """W&B (on by default, offline without network) and any other logger as `<name>: {_target_: ..., ...}`;
+    the CSV logger is always on (src/loggers.py)."""
+
     wandb: WandbConfig = field(default_factory=WandbConfig)
+
+    def others(self) -> Dict[str, Any]:
+        """The loggers besides W&B and CSV: name -> `_target_` spec (None: switched off)."""
+        return self.extra("wandb")
 
 
 @dataclass
@@ -211,13 +244,21 @@ class TrainerConfig:
     num_sanity_val_steps: int = 2
     deterministic: Any = False
     enable_progress_bar: bool = True
+    # Lightning's summary prints "Total FLOPs: 0" for modules without an example_input_array (text batches vary in
+    # length); TextClassifier logs its parameter counts instead.
+    enable_model_summary: bool = False
+    profiler: Any = None  # simple | advanced | pytorch | xla, or {_target_: lightning.pytorch.profilers.X, ...}
+    detect_anomaly: bool = False
+
+
+PRETRAIN_OBJECTIVES = ("auto", "mlm", "clm")
 
 
 @dataclass
 class PretrainConfig:
     """Domain-adaptive pre-training (src/pretrain.py) on the experiment's unlabeled train texts."""
 
-    objective: str = "auto"  # auto | mlm | clm; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
+    objective: str = "auto"  # one of PRETRAIN_OBJECTIVES; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
     mlm_probability: float = 0.15
     lr: float = 5e-5
     max_steps: int = 500
@@ -236,7 +277,7 @@ class RunConfig:
     choices: Dict[str, str] = field(default_factory=dict)  # the group YAMLs this config was built from
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    callbacks: Dict[str, Any] = field(default_factory=dict)  # registry name -> keyword arguments
+    callbacks: Dict[str, Any] = field(default_factory=dict)  # name -> {_target_: class, **kwargs}; null = off
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)

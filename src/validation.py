@@ -1,16 +1,28 @@
-"""Checks on a composed config that types alone cannot express: registry names, ranges, hardware."""
+"""Checks on a composed config that types alone cannot express, in two steps.
 
-from collections.abc import Iterable
+`validate_run_config` (called by `src.config.compose`) needs no torch, transformers, datasets or lightning, so a
+bad value is reported in well under a second. `check_buildable` then imports the `_target_` classes (only their
+modules) and the project registries, and checks every keyword argument against them before any data or model
+is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
+from src.instantiate import TARGET, check_spec, close_matches, is_spec
+from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
+PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
 
 
 def require_choice(key: str, value: object, allowed: Iterable[object]) -> None:
@@ -26,16 +38,25 @@ def require(condition: bool, key: str, problem: str) -> None:
 
 
 def validate_run_config(cfg: DictConfig) -> None:
-    """Validate every group; registries are imported here so that adding one needs no edit."""
+    """Validate every group without importing torch, transformers, datasets or lightning."""
     require(cfg.seed >= 0, "seed", "must be a non-negative integer (it seeds numpy SeedSequence streams)")
     _validate_data(cfg.data)
     _validate_model(cfg.model)
+    _validate_positions(cfg.model, cfg.data.max_length)
     _validate_trainer(cfg.trainer)
     _validate_compression(cfg.model)
-    from src.callbacks.registry import CALLBACKS
+    _validate_pretrain(cfg.pretrain)
+    _validate_specs(cfg.callbacks, "callbacks", "callback")
+    _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
 
-    for name in cfg.callbacks:
-        CALLBACKS.check(name, key=f"callbacks.{name}")
+
+def _validate_specs(specs: Mapping[str, Any], key: str, kind: str, fixed: Iterable[str] = ()) -> None:
+    """Every entry is a `_target_` spec (or null: switched off); a name without one is probably a typo."""
+    for name, spec in specs.items():
+        if spec is not None and not is_spec(spec):
+            known = [*fixed, *(n for n, s in specs.items() if is_spec(s))]
+            raise ConfigError(f"'{key}.{name}' names no {TARGET} (the {kind} class to build)."
+                              f"{close_matches(name, known)} Configured: {', '.join(known)}.")
 
 
 def _validate_compression(model: DictConfig) -> None:
@@ -55,6 +76,14 @@ def _validate_compression(model: DictConfig) -> None:
             "must be layer indices")
 
 
+def _validate_pretrain(pretrain: DictConfig) -> None:
+    require_choice("pretrain.objective", pretrain.objective, PRETRAIN_OBJECTIVES)
+    require(0.0 < pretrain.mlm_probability < 1.0, "pretrain.mlm_probability", "must be in (0, 1)")
+    require(pretrain.lr > 0, "pretrain.lr", "must be positive")
+    for key in ("max_steps", "batch_size"):
+        require(pretrain[key] >= 1, f"pretrain.{key}", "must be >= 1")
+
+
 def _validate_data(data: DictConfig) -> None:
     require_choice("data.source", data.source, ["local", "hub"])
     require_choice("data.format", data.format, ["parquet", "csv", "json"])
@@ -70,28 +99,43 @@ def _validate_data(data: DictConfig) -> None:
             "data.train_class_fractions", "needs one share in (0, 1] per class in data.label_names")
     for key in ("limit_train", "limit_val", "limit_test"):
         require(data[key] is None or data[key] > 0, f"data.{key}", "must be null or positive")
-    from src.datamodules.text_classification import validate_pipeline_config
+    _validate_pipeline(data)
 
-    validate_pipeline_config(data)
+
+def _validate_pipeline(data: DictConfig) -> None:
+    """Ranges of data.augmentation / data.balancing (their registered names are checked by check_buildable)."""
+    aug = data.augmentation
+    require_choice("data.augmentation.mode", aug.mode, ["none", "online", "offline"])
+    for name, p in aug.ops.items():
+        require(0.0 <= p <= 1.0, f"data.augmentation.ops.{name}", "a probability in [0, 1]")
+    require(aug.mode == "none" or any(p > 0 for p in aug.ops.values()), "data.augmentation.ops",
+            f"augmentation.mode={aug.mode} needs at least one operation with p > 0")
+    require(aug.copies >= 1, "data.augmentation.copies", "must be at least 1")
+    require(aug.vocab_size >= 2, "data.augmentation.vocab_size", "must be at least 2")
+    require(aug.swap_window >= 1, "data.augmentation.swap_window", "must be at least 1")
+    require(not (data.balancing.strategy == "weighted_sampler" and data.group_by_length),
+            "data.group_by_length", "length grouping and balancing.strategy=weighted_sampler both choose "
+            "the train order; set data.group_by_length=false")
 
 
 def _validate_model(model: DictConfig) -> None:
-    from src.modules.optimizers import OPTIMIZERS
-    from src.modules.schedulers import SCHEDULERS
-
-    OPTIMIZERS.check(model.optimizer.name, key="model.optimizer.name")
-    SCHEDULERS.check(model.scheduler.name, key="model.scheduler.name")
     require(model.optimizer.lr > 0, "model.optimizer.lr", "must be positive")
-    require(0.0 <= model.scheduler.warmup_ratio < 1.0, "model.scheduler.warmup_ratio", "must be in [0, 1)")
+    scheduler = model.scheduler
+    require((scheduler.name is None) != (scheduler[TARGET] is None), "model.scheduler",
+            "set either name (a transformers.get_scheduler name) or _target_ (a class or function), not both")
+    require(0.0 <= scheduler.warmup_ratio < 1.0, "model.scheduler.warmup_ratio", "must be in [0, 1)")
+    require(scheduler.warmup_steps >= 0, "model.scheduler.warmup_steps", "must be >= 0")
+    require(scheduler.get("num_cycles", 1) > 0, "model.scheduler.num_cycles", "must be positive")
     require(model.pretrained or bool(model.architecture), "model.architecture",
             "a random-init model (pretrained=false) needs architecture.model_type and sizes")
+    for key, p in model.dropout.items():
+        require(p is None or 0.0 <= p < 1.0, f"model.dropout.{key}", "a probability in [0, 1), or null to keep "
+                "the checkpoint's")
     _validate_training_method(model)
 
 
 def _validate_training_method(model: DictConfig) -> None:
     """Fine-tuning mode, regularisation and layer-wise learning-rate options (issue: training methods)."""
-    from src.modules.finetuning import FINETUNE_MODES
-
     require_choice("model.finetune.mode", model.finetune.mode, FINETUNE_MODES)
     require_choice("model.penalty.kind", model.penalty.kind, ["l1", "l2"])
     require(model.penalty.weight >= 0, "model.penalty.weight", "must be >= 0")
@@ -102,13 +146,99 @@ def _validate_training_method(model: DictConfig) -> None:
     require(model.finetune.frozen_layers >= 0, "model.finetune.frozen_layers", "must be >= 0")
 
 
+def max_positions(model: DictConfig) -> tuple[int | None, str]:
+    """(position embeddings of the model, where that number comes from), read before any weights load:
+    model.architecture for random-init models, else the config.json of the model's directory or Hub cache."""
+    if not model.pretrained:
+        config, source = model.architecture, "model.architecture"
+    else:
+        config, source = _hub_config(model.name_or_path), f"{model.name_or_path}/config.json"
+    found = [config[key] for key in ("max_position_embeddings", "n_positions") if config.get(key)]
+    return (int(found[0]) if found else None), source
+
+
+def _hub_config(name_or_path: str) -> dict[str, Any]:
+    """A model's config.json from its directory or the local Hub cache; {} when neither has it."""
+    local = Path(name_or_path) / "config.json"
+    if local.is_file():
+        return json.loads(local.read_text())
+    from huggingface_hub import try_to_load_from_cache  # no torch; only for Hub names
+
+    try:
+        cached = try_to_load_from_cache(name_or_path, "config.json")
+    except ValueError:  # not a valid repo id
+        return {}
+    return json.loads(Path(cached).read_text()) if isinstance(cached, str) else {}
+
+
+def _validate_positions(model: DictConfig, max_length: int) -> None:
+    """Tokens per sequence (+ prompt-tuning's virtual tokens) fit the model's position embeddings."""
+    positions, source = max_positions(model)
+    virtual = model.finetune.prompt.num_virtual_tokens if model.finetune.mode == "prompt" else 0
+    if positions is not None and max_length + virtual > positions:
+        extra = f" + {virtual} virtual prompt tokens" if virtual else ""
+        raise ConfigError(f"Bad value for 'data.max_length': {max_length} tokens{extra} exceed the model's "
+                          f"{positions} positions ({source}); use data.max_length <= {positions - virtual}.")
+
+
 def _validate_trainer(trainer: DictConfig) -> None:
     require_choice("trainer.accelerator", trainer.accelerator, ["cpu", "gpu", "cuda", "mps", "auto"])
     require_choice("trainer.precision", trainer.precision, PRECISIONS)
     require(trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1")
-    wants_gpu = trainer.accelerator in ("gpu", "cuda")
-    if wants_gpu and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.accelerator={trainer.accelerator} but this machine has no CUDA GPU. "
-            "Use trainer=cpu (or trainer=ddp_cpu to test DDP with CPU processes)."
-        )
+    require(trainer.max_epochs >= -1, "trainer.max_epochs", f"{trainer.max_epochs} epochs; use a number >= 0, "
+            "or -1 for no epoch limit (then trainer.max_steps ends the run)")
+    require(trainer.max_steps >= -1, "trainer.max_steps", "use a number of optimizer steps >= 0, or -1 for no limit")
+    require(trainer.max_epochs != -1 or trainer.max_steps > 0, "trainer.max_steps",
+            "trainer.max_epochs=-1 needs a step limit (trainer.max_steps > 0)")
+    require(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1")
+    require(trainer.check_val_every_n_epoch >= 1, "trainer.check_val_every_n_epoch", "must be >= 1")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        require(trainer[key] is None or trainer[key] >= 0, f"trainer.{key}", "a share in [0, 1] or a batch count")
+    profiler = trainer.profiler
+    if isinstance(profiler, str):
+        require_choice("trainer.profiler", profiler, PROFILERS)
+    else:
+        require(profiler is None or is_spec(profiler), "trainer.profiler",
+                f"a profiler name ({', '.join(PROFILERS)}) or {{{TARGET}: <profiler class>, ...}}")
+    if trainer.accelerator in ("gpu", "cuda"):
+        _require_cuda(trainer.accelerator)
+
+
+def _require_cuda(accelerator: str) -> None:
+    import torch  # only a GPU run asks, and it needs torch anyway
+
+    if not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator={accelerator} but this machine has no CUDA GPU. "
+                          "Use trainer=cpu (or trainer=ddp_cpu to test DDP with CPU processes).")
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Check every `_target_` against its class signature and every registered name before any data or model is
+    loaded. Only what they name is imported, cheapest first: torch.optim for the optimizer (~2 s), transformers
+    for a get_scheduler name, lightning for its callbacks, loggers and profilers (several seconds each)."""
+    from src.config import to_object
+
+    run = to_object(cfg)
+    check_spec(run.model.optimizer.target_spec(), "model.optimizer", given=["params"])
+    from src.modules.schedulers import check_scheduler
+
+    check_scheduler(run.model.scheduler)
+    for name, spec in run.callbacks.items():
+        if spec is not None:
+            check_spec(spec, f"callbacks.{name}", given=["run_dir", "dirpath"])
+    for name, spec in run.logger.others().items():
+        if spec is not None:
+            check_spec(spec, f"logger.{name}", given=["save_dir"])
+    if is_spec(run.trainer.profiler):
+        check_spec(run.trainer.profiler, "trainer.profiler", given=["dirpath"])
+    _check_registered(cfg.data)
+
+
+def _check_registered(data: DictConfig) -> None:
+    """Augmentation operations and the balancing strategy are registered (project registries)."""
+    from src.datamodules.augmentation import AUGMENTATIONS
+    from src.datamodules.balancing import BALANCERS
+
+    for name in OmegaConf.to_container(data.augmentation.ops):
+        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
+    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
+from src.validation import check_buildable
 
 
 def fake_finished_run(root: Path, experiment: str) -> Path:
@@ -71,9 +72,9 @@ def test_unknown_experiment_lists_available() -> None:
         compose(["experiment=imdb_bret"])
 
 
-def test_unknown_registry_name_lists_registered() -> None:
-    with pytest.raises(ConfigError, match=r"model\.optimizer\.name.*Registered: .*adamw"):
-        compose(["model.optimizer.name=lion9000"])
+def test_unknown_optimizer_class_is_named_with_close_matches() -> None:
+    with pytest.raises(ConfigError, match=r"model\.optimizer\._target_: torch\.optim has no 'AdamX'.*Adam"):
+        check_buildable(compose(["model.optimizer._target_=torch.optim.AdamX"]))
 
 
 def test_bad_choice_value_lists_allowed() -> None:

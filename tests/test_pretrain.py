@@ -10,7 +10,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from src.errors import ConfigError
-from src.pretrain import pretrain, resolve_objective
+from src.modules.language_model import resolve_objective
+from src.pretrain import pretrain
 from src.train import train
 from tests.training_helpers import build_module
 

@@ -17,15 +17,20 @@ LINK = re.compile(r"\]\(((?:\.\./)?reports/[^)#]+)")
 
 def test_make_reports_rerenders_every_committed_file_identically(tmp_path: Path) -> None:
     copy = tmp_path / "reports"
-    shutil.copytree(REPORTS, copy)
+    shutil.copytree(REPORTS, copy, ignore=shutil.ignore_patterns("wandb"))  # local W&B run folders, git-ignored
     rendered = report_dirs(copy)
     assert rendered, "no committed report found"
     for report_dir in rendered:
         render(report_dir)
-    committed = sorted(p.relative_to(REPORTS) for p in REPORTS.rglob("*") if p.is_file())
-    assert sorted(p.relative_to(copy) for p in copy.rglob("*") if p.is_file()) == committed
+    committed = _files(REPORTS)
+    assert _files(copy) == committed
     changed = [str(p) for p in committed if (REPORTS / p).read_bytes() != (copy / p).read_bytes()]
     assert changed == [], f"re-rendering changed {changed}: run `make reports` and commit the result"
+
+
+def _files(root: Path) -> list[Path]:
+    """Every file under `root` (relative), local W&B folders left out."""
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "wandb" not in p.parts)
 
 
 def _readme_figures() -> list[tuple[int, str, list[str], list[str]]]:

@@ -5,14 +5,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.config import compose
+from src.config import compose, to_object
 from src.errors import ConfigError
 from src.train import build_trainer
 from tests.training_helpers import quick_fit
 
 
 def test_cpu_and_ddp_cpu_presets_build_trainers(tmp_path: Path) -> None:
-    single = build_trainer(compose(["experiment=imdb_tiny", "trainer=cpu"]), tmp_path, loggers=[])
+    single = build_trainer(to_object(compose(["experiment=imdb_tiny", "trainer=cpu"])), tmp_path, loggers=[])
     assert single.world_size == 1 and single.precision == "32-true"
     cfg = compose(["experiment=imdb_tiny", "trainer=ddp_cpu"])
     assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.strategy) == ("cpu", 2, "ddp")
@@ -51,4 +51,4 @@ def test_training_method_experiments_compose(experiment: str, mode: str) -> None
     cfg = compose([f"experiment={experiment}"])
     assert cfg.model.finetune.mode == mode and cfg.experiment == experiment
     if experiment == "imdb_bert_frozen":
-        assert cfg.model.optimizer.name == "adamw" and cfg.model.optimizer.lr == 2e-5
+        assert cfg.model.optimizer._target_ == "torch.optim.AdamW" and cfg.model.optimizer.lr == 2e-5

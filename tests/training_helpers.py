@@ -1,14 +1,19 @@
 """A few optimizer steps of a composed config with a bare Trainer: fast checks of what training changes."""
 
 from functools import cache
+from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from src.config import to_object
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.loggers import build_loggers
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
+from src.train import build_trainer
+from src.validation import check_buildable
 
 
 def build_module(cfg: DictConfig) -> TextClassifier:
@@ -42,3 +47,12 @@ def quick_fit(cfg: DictConfig, module: TextClassifier | None = None, callbacks: 
     trainer = L.Trainer(callbacks=list(callbacks), **settings)
     trainer.fit(module, datamodule=datamodule)
     return module
+
+
+def configured_fit(cfg: DictConfig, run_dir: Path) -> L.Trainer:
+    """Fit with the Trainer, callbacks, loggers and profiler `cfg` names (no final validation, test or outputs)."""
+    check_buildable(cfg)
+    run = to_object(cfg)
+    trainer = build_trainer(run, run_dir, build_loggers(run, run_dir, "test-run", {}))
+    trainer.fit(build_module(cfg), datamodule=datamodule_for(cfg))
+    return trainer

@@ -1,3 +1,1 @@
-"""Project callbacks; importing this package registers each of them in `CALLBACKS` (registry.py)."""
-
-from src.callbacks import gradual_unfreezing, pruning, qat  # noqa: F401
+"""Project callbacks (Lightning callbacks the configs name by `_target_`, like Lightning's own)."""

@@ -1,6 +1,6 @@
 """Gradual unfreezing (Howard & Ruder, 2018, ULMFiT): train the head first, then unfreeze one layer per stage.
 
-    callbacks.gradual_unfreezing: {epochs_per_stage: 1}
+    callbacks.gradual_unfreezing: {_target_: src.callbacks.gradual_unfreezing.GradualUnfreezing, epochs_per_stage: 1}
 
 Stage 0 trains the head (and the backbone's top, e.g. BERT's pooler); stage s adds the top s transformer
 layers; the stage after the last layer adds the embeddings. Lightning's `BaseFinetuning` adds a new
@@ -9,13 +9,11 @@ optimizer holds every parameter from the start (frozen ones get no gradient, so 
 weight decay) and the callback only toggles `requires_grad`.
 """
 
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
-from src.callbacks.registry import CALLBACKS
 from src.errors import ConfigError
 from src.modules.finetuning import parameter_counts, parameter_depths
 
@@ -60,8 +58,3 @@ class GradualUnfreezing(Callback):
         for logger in trainer.loggers:
             logger.log_metrics({"unfreeze/stage": stage, "unfreeze/trainable": counts["trainable"]},
                                step=trainer.global_step)
-
-
-@CALLBACKS.register("gradual_unfreezing")
-def gradual_unfreezing(run_dir: Path, **kwargs: int) -> Callback:
-    return GradualUnfreezing(**kwargs)

@@ -6,7 +6,8 @@ classification head only when configured), follows a cubic schedule (Zhu & Gupta
 masks identical on every DDP rank, folds them into every saved checkpoint and makes them permanent at
 the end of training, so checkpoints load into a plain model.
 
-    callbacks.pruning: {method: unstructured, target: 0.5, scope: global, start: 0, end: 200}
+    callbacks.pruning: {_target_: src.callbacks.pruning.MagnitudePruning, method: unstructured, target: 0.5,
+                        scope: global, start: 0, end: 200}
 """
 
 import hashlib
@@ -21,7 +22,6 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.nn.utils import prune
 
-from src.callbacks.registry import CALLBACKS
 from src.compression.pruning import cubic_sparsity, fold_masks, make_permanent, prunable_weights, sparsity
 from src.compression.structure import (
     encoder_layers,
@@ -175,8 +175,3 @@ def mask_digest(model: nn.Module) -> str:
             digest.update(name.encode())
             digest.update(buffer.detach().to(torch.uint8).cpu().numpy().tobytes())
     return digest.hexdigest()
-
-
-@CALLBACKS.register("pruning")
-def pruning(run_dir: Path, **kwargs: Any) -> Callback:
-    return MagnitudePruning(run_dir, **kwargs)

@@ -8,7 +8,7 @@ At the end the hooks are removed, checkpoints stay plain fp32, and the weights (
 when it was saved during QAT, else the final ones) are converted to a real int8 model saved as
 `<run_dir>/compression/qat_int8.pt`, the same format as `make quantize`.
 
-    callbacks.qat: {start_epoch: 1}
+    callbacks.qat: {_target_: src.callbacks.qat.QuantizationAwareTraining, start_epoch: 1}
 """
 
 import copy
@@ -23,7 +23,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.callbacks.pruning import MagnitudePruning
-from src.callbacks.registry import CALLBACKS
 from src.compression.export import export_int8
 from src.compression.pruning import HEAD_NAMES, fold_masks, make_permanent
 from src.compression.quantization import (
@@ -118,8 +117,3 @@ class QuantizationAwareTraining(Callback):
                 return best, compression.get("units", {})
         callbacks = [c for c in trainer.callbacks if isinstance(c, MagnitudePruning)]
         return None, callbacks[0].unit_record(pl_module.model) if callbacks else {}
-
-
-@CALLBACKS.register("qat")
-def qat(run_dir: Path, **kwargs: Any) -> Callback:
-    return QuantizationAwareTraining(run_dir, **kwargs)

@@ -23,11 +23,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from src.cli import entry_point
 from src.errors import ConfigError
+from src.schemas import FINETUNE_MODES, PEFT_MODES
 
 log = logging.getLogger(__name__)
 
-FINETUNE_MODES = ("full", "frozen", "partial", "lora", "adalora", "prompt")
-PEFT_MODES = ("lora", "adalora", "prompt")
 
 
 def task_model(model: nn.Module) -> PreTrainedModel:

@@ -1,54 +1,21 @@
-"""Optimizer registry: one function per optimizer, one YAML per optimizer in configs/optimizer/.
-
-Every builder receives parameter groups (decay / no-decay, head and per-layer learning rates already
-split, see `parameter_groups`) and the YAML's `args`. Variants that differ only in arguments (SGD with
-momentum or Nesterov) share a function and differ in their YAML.
+"""Optimizers: any class `model.optimizer._target_` names (torch.optim.AdamW, torch.optim.NAdam, ...), built over
+the project's parameter groups: no weight decay on biases and LayerNorm weights, an optional learning rate for
+the classification head (head_lr) and layer-wise learning-rate decay (layer_decay).
 """
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
 from src.errors import ConfigError
+from src.instantiate import instantiate
 from src.modules.finetuning import parameter_depths
-from src.registry import Registry
-
-OPTIMIZERS = Registry("optimizer")
+from src.schemas import OptimizerConfig
 
 # Parameters whose names contain one of these are not weight-decayed (biases, LayerNorm gains).
 NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight",
                     "ln_1.weight", "ln_2.weight", "ln_f.weight")
-
-ParamGroups = Iterable[dict[str, Any]]
-
-
-@OPTIMIZERS.register("sgd")
-def sgd(params: ParamGroups, lr: float, **args: Any) -> torch.optim.Optimizer:
-    return torch.optim.SGD(params, lr=lr, **args)
-
-
-@OPTIMIZERS.register("adam")
-def adam(params: ParamGroups, lr: float, **args: Any) -> torch.optim.Optimizer:
-    """Adam with L2 weight decay added to the gradient (coupled); use adamw for decoupled decay."""
-    return torch.optim.Adam(params, lr=lr, **args)
-
-
-@OPTIMIZERS.register("adamw")
-def adamw(params: ParamGroups, lr: float, **args: Any) -> torch.optim.Optimizer:
-    """Adam with decoupled weight decay (Loshchilov & Hutter)."""
-    return torch.optim.AdamW(params, lr=lr, **args)
-
-
-@OPTIMIZERS.register("rmsprop")
-def rmsprop(params: ParamGroups, lr: float, **args: Any) -> torch.optim.Optimizer:
-    return torch.optim.RMSprop(params, lr=lr, **args)
-
-
-@OPTIMIZERS.register("adagrad")
-def adagrad(params: ParamGroups, lr: float, **args: Any) -> torch.optim.Optimizer:
-    return torch.optim.Adagrad(params, lr=lr, **args)
 
 
 def is_no_decay(name: str) -> bool:
@@ -77,14 +44,9 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: 
             for (group_lr, no_decay), params in groups.items()]
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, args: dict[str, Any],
-                    head_lr: float | None = None, layer_decay: float = 1.0) -> torch.optim.Optimizer:
-    """Build the registered optimizer `name` over `model`'s trainable parameters."""
-    builder = OPTIMIZERS.get_builder(name)
-    groups = parameter_groups(model, lr, weight_decay, head_lr, layer_decay)
+def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """The configured optimizer class over `model`'s trainable parameters, in the project's parameter groups."""
+    groups = parameter_groups(model, cfg.lr, cfg.weight_decay, cfg.head_lr, cfg.layer_decay)
     if not groups:
         raise ConfigError("No trainable parameters: check model.finetune (every parameter is frozen).")
-    try:
-        return builder(groups, lr=lr, **args)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"Bad model.optimizer.args for '{name}': {err}") from None
+    return instantiate(cfg.target_spec(), "model.optimizer", groups)

@@ -4,13 +4,12 @@ Weight decay (coupled for sgd/adam, decoupled for adamw) lives in the optimizer 
 the loss (`model.label_smoothing`) and gradient clipping in the trainer (`trainer.gradient_clip_val`).
 """
 
-from typing import Any
-
 import torch
 from torch import nn
 
 from src.errors import ConfigError
 from src.modules.optimizers import is_no_decay
+from src.schemas import DropoutConfig
 
 # model.dropout.<key> -> the transformers config attributes it sets, per model family.
 DROPOUT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -24,9 +23,9 @@ DROPOUT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def dropout_overrides(model_type: str, dropout_cfg: Any) -> dict[str, float]:
+def dropout_overrides(model_type: str, dropout_cfg: DropoutConfig) -> dict[str, float]:
     """transformers config attributes for the configured dropout probabilities (None = keep)."""
-    wanted = {key: value for key, value in dict(dropout_cfg).items() if value is not None}
+    wanted = {key: value for key, value in vars(dropout_cfg).items() if value is not None}
     if not wanted:
         return {}
     family = DROPOUT_KEYS.get(model_type)

@@ -1,89 +1,68 @@
-"""Learning-rate schedule registry, stepped once per optimizer step.
-
-Each builder returns a LambdaLR multiplier function of the step; warm-up is shared by all of them.
-Written as multipliers rather than chained torch schedulers (SequentialLR) so that one warm-up wrapper
-serves every schedule and the value at any step is a closed form the tests can check.
+"""Learning-rate schedules, stepped once per optimizer step: a transformers.get_scheduler name (linear, cosine,
+cosine_with_restarts, constant_with_warmup, ...) or any `_target_` class or function called with the optimizer,
+plus num_warmup_steps / num_training_steps when it takes them. The exponential decay transformers lacks is here.
 """
 
-import math
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+from transformers import SchedulerType, get_scheduler
+from transformers.optimization import TYPE_TO_SCHEDULER_FUNCTION
 
 from src.errors import ConfigError
-from src.registry import Registry
+from src.instantiate import check_arguments, close_matches, instantiate, locate
+from src.schemas import SchedulerConfig
 
-SCHEDULERS = Registry("scheduler")
-
-Multiplier = Callable[[int], float]
-
-
-@SCHEDULERS.register("constant")
-def constant(total_steps: int, warmup_steps: int) -> Multiplier:
-    return lambda step: 1.0
+KEY = "model.scheduler"
+STEPS = ("num_warmup_steps", "num_training_steps")  # what the project passes to a schedule that takes them
 
 
-@SCHEDULERS.register("linear")
-def linear(total_steps: int, warmup_steps: int) -> Multiplier:
-    decay_steps = max(1, total_steps - warmup_steps)
-    return lambda step: max(0.0, (total_steps - step) / decay_steps)
-
-
-@SCHEDULERS.register("exponential")
-def exponential(total_steps: int, warmup_steps: int, gamma: float = 0.999) -> Multiplier:
-    """lr * gamma ** (steps since warm-up ended), the per-step form of ExponentialLR."""
+def get_exponential_schedule_with_warmup(optimizer: torch.optim.Optimizer, num_warmup_steps: int,
+                                         gamma: float = 0.999) -> LambdaLR:
+    """Linear warm-up from 0, then lr * gamma ** (optimizer steps since warm-up): per-step ExponentialLR."""
     if not 0 < gamma <= 1:
-        raise ConfigError(f"model.scheduler.args.gamma={gamma} must be in (0, 1].")
-    return lambda step: gamma ** max(0, step - warmup_steps)
-
-
-@SCHEDULERS.register("cosine")
-def cosine(total_steps: int, warmup_steps: int, min_lr_ratio: float = 0.0) -> Multiplier:
-    """Half a cosine from lr down to min_lr_ratio * lr at the last step (SGDR without restarts)."""
-    decay_steps = max(1, total_steps - warmup_steps)
+        raise ConfigError(f"{KEY}.gamma={gamma} must be in (0, 1].")
 
     def multiplier(step: int) -> float:
-        progress = min(1.0, (step - warmup_steps) / decay_steps)
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return step / num_warmup_steps if step < num_warmup_steps else gamma ** (step - num_warmup_steps)
 
-    return multiplier
-
-
-@SCHEDULERS.register("cosine_with_restarts")
-def cosine_with_restarts(total_steps: int, warmup_steps: int, num_cycles: int = 2,
-                         min_lr_ratio: float = 0.0) -> Multiplier:
-    """`num_cycles` equal cosine decays after warm-up, each restarting at the full lr (SGDR)."""
-    if num_cycles < 1:
-        raise ConfigError(f"model.scheduler.args.num_cycles={num_cycles} must be >= 1.")
-    cycle_steps = max(1, total_steps - warmup_steps) / num_cycles
-
-    def multiplier(step: int) -> float:
-        progress = ((step - warmup_steps) % cycle_steps) / cycle_steps if step < total_steps else 1.0
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return multiplier
+    return LambdaLR(optimizer, multiplier)
 
 
-def with_warmup(multiplier: Multiplier, warmup_steps: int) -> Multiplier:
-    """Ramp linearly from 0 to the schedule's value over the first `warmup_steps` steps."""
-    def warmed(step: int) -> float:
-        return step / warmup_steps * multiplier(warmup_steps) if step < warmup_steps else multiplier(step)
+def schedule_function(name: str) -> Callable[..., Any]:
+    """The transformers function behind a get_scheduler name."""
+    names = [kind.value for kind in SchedulerType]
+    if name not in names:
+        raise ConfigError(f"Unknown {KEY}.name '{name}'.{close_matches(name, names)} "
+                          f"transformers.get_scheduler names: {', '.join(names)}.")
+    return TYPE_TO_SCHEDULER_FUNCTION[SchedulerType(name)]
 
-    return warmed
+
+def check_scheduler(cfg: SchedulerConfig) -> Callable[..., Any]:
+    """The schedule's function or class, its keyword arguments checked; warm-up only where it is supported."""
+    target = schedule_function(cfg.name) if cfg.name else locate(cfg._target_, f"{KEY}._target_")
+    check_arguments(target, cfg.kwargs(), KEY, given=["optimizer", *STEPS])
+    if (cfg.warmup_steps or cfg.warmup_ratio) and "num_warmup_steps" not in inspect.signature(target).parameters:
+        raise ConfigError(f"{KEY}: {cfg.name or cfg._target_} has no warm-up (no num_warmup_steps argument); set "
+                          f"{KEY}.warmup_steps=0 and {KEY}.warmup_ratio=0, or pick a schedule with warm-up.")
+    return target
 
 
 def resolve_warmup(total_steps: int, warmup_steps: int, warmup_ratio: float) -> int:
     return warmup_steps if warmup_steps > 0 else int(warmup_ratio * total_steps)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str, total_steps: int, warmup_steps: int,
-                    warmup_ratio: float, args: dict[str, Any]) -> LambdaLR:
-    """Build the registered schedule `name` as a LambdaLR with warm-up."""
-    warmup = resolve_warmup(total_steps, warmup_steps, warmup_ratio)
-    try:
-        multiplier = SCHEDULERS.get_builder(name)(total_steps=total_steps, warmup_steps=warmup, **args)
-    except TypeError as err:
-        raise ConfigError(f"Bad model.scheduler.args for '{name}': {err}") from None
-    return LambdaLR(optimizer, with_warmup(multiplier, warmup))
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, total_steps: int) -> LRScheduler:
+    """The configured schedule over `total_steps` optimizer steps, with its warm-up."""
+    check_scheduler(cfg)
+    steps = dict(zip(STEPS, (resolve_warmup(total_steps, cfg.warmup_steps, cfg.warmup_ratio), total_steps),
+                     strict=True))
+    if cfg.name:
+        try:
+            return get_scheduler(cfg.name, optimizer, **steps, scheduler_specific_kwargs=cfg.kwargs())
+        except ValueError as err:
+            raise ConfigError(f"{KEY} ({cfg.name}): {err}") from None
+    return instantiate({"_target_": cfg._target_, **cfg.kwargs()}, KEY, optimizer, **steps)

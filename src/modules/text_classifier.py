@@ -8,7 +8,7 @@ import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_info
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 from torch.nn import functional as F
 from torchmetrics import MetricCollection
@@ -23,6 +23,7 @@ from torchmetrics.classification import (
 )
 
 from src.compression.structure import normalize_record, remove_units
+from src.config import structured, to_schema
 from src.modules.figures import save_classification_figures
 from src.modules.finetuning import apply_finetuning, finetuning_callbacks, parameter_counts
 from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
@@ -48,13 +49,15 @@ def classification_metrics(num_classes: int, prefix: str) -> MetricCollection:
 
 
 class TextClassifier(L.LightningModule):
-    """Wraps `AutoModelForSequenceClassification`; optimizer and schedule come from the config registries."""
+    """Wraps `AutoModelForSequenceClassification`; optimizer and schedule are the classes the config names."""
+
+    flops_per_batch = None  # read by Lightning's ThroughputMonitor: FLOPs are not counted, so no FLOPs metrics
 
     def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
                  hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.cfg: DictConfig = OmegaConf.create(model_cfg)
+        self.save_hyperparameters()  # the plain dict: checkpoints stay loadable when the schema grows
+        self.cfg: ModelConfig = to_schema(ModelConfig, model_cfg)
         self.label_names = list(label_names)
         num_labels = len(self.label_names)
         if hf_config is None:
@@ -79,7 +82,7 @@ class TextClassifier(L.LightningModule):
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
         # checkpoints written before a model key existed get that key's schema default
-        saved = OmegaConf.merge(OmegaConf.structured(ModelConfig), hparams["model_cfg"])
+        saved = OmegaConf.merge(structured(ModelConfig), hparams["model_cfg"])
         hparams["model_cfg"] = OmegaConf.to_container(saved, resolve=True)
         module = cls(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
@@ -179,11 +182,6 @@ class TextClassifier(L.LightningModule):
         return flat
 
     def configure_optimizers(self) -> dict[str, Any]:
-        opt_cfg, sched_cfg = self.cfg.optimizer, self.cfg.scheduler
-        optimizer = build_optimizer(self.model, opt_cfg.name, opt_cfg.lr, opt_cfg.weight_decay,
-                                    OmegaConf.to_container(opt_cfg.args), opt_cfg.head_lr,
-                                    opt_cfg.layer_decay)
-        scheduler = build_scheduler(optimizer, sched_cfg.name, int(self.trainer.estimated_stepping_batches),
-                                    sched_cfg.warmup_steps, sched_cfg.warmup_ratio,
-                                    OmegaConf.to_container(sched_cfg.args))
+        optimizer = build_optimizer(self.model, self.cfg.optimizer)
+        scheduler = build_scheduler(optimizer, self.cfg.scheduler, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -6,8 +6,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.callbacks.gradual_unfreezing import GradualUnfreezing
-from src.callbacks.registry import build_callbacks
 from src.errors import ConfigError
+from src.train import build_callbacks
 from tests.training_helpers import build_module, quick_fit
 
 PARTS = {"embeddings": "bert.embeddings.", "layer0": "bert.encoder.layer.0.",
@@ -34,9 +34,10 @@ class EpochSnapshots(Callback):
         self.snapshots.append(snapshot(pl_module))
 
 
-def test_layers_unfreeze_top_down_one_per_epoch(make_cfg) -> None:
+def test_layers_unfreeze_top_down_one_per_epoch(make_cfg, tmp_path) -> None:
     cfg = make_cfg("data.limit_train=64", "data.max_length=32", "optimizer=sgd", "model.optimizer.lr=0.5")
-    (unfreezing,) = build_callbacks({"gradual_unfreezing": {"epochs_per_stage": 1}}, run_dir=None)
+    spec = {"_target_": "src.callbacks.gradual_unfreezing.GradualUnfreezing", "epochs_per_stage": 1}
+    (unfreezing,) = build_callbacks({"gradual_unfreezing": spec}, run_dir=tmp_path)
     probe = EpochSnapshots()
     quick_fit(cfg, callbacks=[unfreezing, probe], max_steps=-1, max_epochs=3, limit_train_batches=2)
     per_epoch = [changed_parts(a, b) for a, b in zip(probe.snapshots, probe.snapshots[1:], strict=False)]

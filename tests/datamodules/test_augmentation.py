@@ -24,6 +24,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.schemas import AugmentationConfig, CleaningConfig
+from src.validation import check_buildable
 
 TOLERANCE = 0.02
 
@@ -212,7 +213,7 @@ def test_online_epoch_reaches_the_dataset_in_a_real_fit(
 
 def test_unknown_operation_lists_the_registered_ones(make_cfg: Callable[..., DictConfig]) -> None:
     with pytest.raises(ConfigError, match="Unknown augmentation 'shout'.*Registered: delete, insert, mask"):
-        make_cfg("data.augmentation.ops.shout=0.1")
+        check_buildable(make_cfg("data.augmentation.ops.shout=0.1"))  # registries: checked before any data work
     with pytest.raises(ConfigError, match="data.augmentation.ops.mask"):
         make_cfg("data.augmentation.ops.mask=1.5")
     with pytest.raises(ConfigError, match="at least one operation"):

@@ -18,6 +18,7 @@ from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.schemas import AugmentationConfig
+from src.validation import check_buildable
 
 
 @pytest.fixture
@@ -146,6 +147,6 @@ def test_config_errors(make_cfg: Callable[..., DictConfig]) -> None:
     with pytest.raises(
         ConfigError, match="Unknown balancing strategy 'smote'.*Registered: class_weighted_loss"
     ):
-        make_cfg("data.balancing.strategy=smote")
+        check_buildable(make_cfg("data.balancing.strategy=smote"))  # registries: checked before any data work
     with pytest.raises(ConfigError, match="data.group_by_length"):
         make_cfg("data.balancing.strategy=weighted_sampler", "data.group_by_length=true")

@@ -2,13 +2,14 @@
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
-from src.config import available, compose
+from src.config import available, compose, to_object
 from src.errors import ConfigError
 from src.modules.finetuning import parameter_depths
 from src.modules.model_builder import build_model, load_tokenizer
 from src.modules.optimizers import build_optimizer, is_no_decay
+from src.validation import check_buildable
 
 EXPECTED_TYPES = {"sgd": torch.optim.SGD, "sgd_momentum": torch.optim.SGD, "sgd_nesterov": torch.optim.SGD,
                   "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
@@ -17,15 +18,13 @@ EXPECTED_TYPES = {"sgd": torch.optim.SGD, "sgd_momentum": torch.optim.SGD, "sgd_
 
 @pytest.fixture(scope="module")
 def tiny_bert() -> torch.nn.Module:
-    cfg = compose(["experiment=imdb_tiny"])
+    cfg = to_object(compose(["experiment=imdb_tiny"]))
     return build_model(cfg.model, 2, load_tokenizer(cfg.model))
 
 
 def _build(model: torch.nn.Module, *overrides: str) -> torch.optim.Optimizer:
     """The optimizer from configs/optimizer/<name>.yaml (no experiment preset on top)."""
-    opt = compose(list(overrides)).model.optimizer
-    return build_optimizer(model, opt.name, opt.lr, opt.weight_decay, OmegaConf.to_container(opt.args),
-                           opt.head_lr, opt.layer_decay)
+    return build_optimizer(model, to_object(compose(list(overrides))).model.optimizer)
 
 
 def test_every_optimizer_yaml_is_covered() -> None:
@@ -38,8 +37,9 @@ def test_optimizer_built_from_yaml_with_its_lr_and_args(tiny_bert: torch.nn.Modu
     optimizer = _build(tiny_bert, f"optimizer={name}")
     assert type(optimizer) is EXPECTED_TYPES[name]
     assert {group["lr"] for group in optimizer.param_groups} == {yaml.lr}
-    for key, value in yaml.get("args", {}).items():
-        expected = tuple(value) if isinstance(value, list) else value
+    class_args = set(yaml) - {"_target_", "lr", "weight_decay", "head_lr", "layer_decay"}
+    for key in class_args:
+        expected = tuple(yaml[key]) if isinstance(yaml[key], ListConfig) else yaml[key]
         assert all(group[key] == expected for group in optimizer.param_groups), key
 
 
@@ -84,7 +84,7 @@ def test_frozen_parameters_are_left_out(tiny_bert: torch.nn.Module) -> None:
 
 
 def test_bad_optimizer_args_raise_config_error(tiny_bert: torch.nn.Module) -> None:
-    with pytest.raises(ConfigError, match="model.optimizer.args"):
-        _build(tiny_bert, "optimizer=sgd", "model.optimizer.args.betas=[0.9,0.9]")
-    with pytest.raises(ConfigError, match="Unknown optimizer 'lion'"):
-        compose(["model.optimizer.name=lion"])
+    with pytest.raises(ConfigError, match=r"Unknown argument 'model\.optimizer\.betas' for SGD"):
+        _build(tiny_bert, "optimizer=sgd", "model.optimizer.betas=[0.9,0.9]")
+    with pytest.raises(ConfigError, match=r"model\.optimizer\._target_: torch\.optim has no 'Lion'"):
+        check_buildable(compose(["model.optimizer._target_=torch.optim.Lion"]))

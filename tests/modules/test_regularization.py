@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 
+from src.config import to_object
 from src.errors import ConfigError
 from src.modules.regularization import penalised_parameters, penalty
 from src.train import build_trainer
@@ -81,5 +82,5 @@ def test_dropout_overrides_reach_gpt2_and_refuse_missing_keys(make_cfg) -> None:
 
 def test_gradient_clipping_and_accumulation_reach_the_trainer(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg("trainer.gradient_clip_val=0.5", "trainer.accumulate_grad_batches=4")
-    trainer = build_trainer(cfg, tmp_path, loggers=[])
+    trainer = build_trainer(to_object(cfg), tmp_path, loggers=[])
     assert trainer.gradient_clip_val == 0.5 and trainer.accumulate_grad_batches == 4

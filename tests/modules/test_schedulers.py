@@ -1,12 +1,11 @@
-"""Each schedule YAML builds a per-step LambdaLR whose lr at chosen steps equals the closed form."""
+"""Each schedule YAML builds a per-step schedule whose lr at chosen steps equals the closed form."""
 
 import math
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from src.config import available, compose
+from src.config import available, compose, to_object
 from src.errors import ConfigError
 from src.modules.schedulers import build_scheduler
 
@@ -23,7 +22,7 @@ def closed_form(name: str, step: int, args: dict) -> float:
     if step < WARMUP:
         return step / WARMUP * closed_form(name, WARMUP, args)
     progress = (step - WARMUP) / (TOTAL - WARMUP)
-    floor = args.get("min_lr_ratio", 0.0)
+    floor = args.get("min_lr_rate", 0.0)
     if name == "constant":
         return 1.0
     if name == "linear":
@@ -34,20 +33,19 @@ def closed_form(name: str, step: int, args: dict) -> float:
         return floor + (1 - floor) * cosine_decay(progress)
     cycles = args["num_cycles"]
     in_cycle = 1.0 if step >= TOTAL else (progress * cycles) % 1.0
-    return floor + (1 - floor) * cosine_decay(in_cycle)
+    return cosine_decay(in_cycle)
 
 
 def lr_trace(name: str, *overrides: str) -> tuple[list[float], dict]:
-    sched = compose(["experiment=imdb_tiny", f"scheduler={name}", *overrides]).model.scheduler
+    sched = to_object(compose(["experiment=imdb_tiny", f"scheduler={name}", *overrides])).model.scheduler
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
-    args = OmegaConf.to_container(sched.args)
-    scheduler = build_scheduler(optimizer, sched.name, TOTAL, sched.warmup_steps, sched.warmup_ratio, args)
+    scheduler = build_scheduler(optimizer, sched, TOTAL)
     trace = []
     for _ in range(TOTAL + 1):
         trace.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    return trace, args
+    return trace, sched.kwargs()
 
 
 def test_every_scheduler_yaml_is_covered() -> None:
@@ -71,5 +69,16 @@ def test_cosine_with_restarts_restarts_at_full_lr() -> None:
 @pytest.mark.parametrize(("name", "arg"), [("exponential", "gamma=0"), ("cosine", "period=3"),
                                            ("cosine_with_restarts", "num_cycles=0")])
 def test_bad_scheduler_args_raise_config_error(name: str, arg: str) -> None:
-    with pytest.raises(ConfigError, match="model.scheduler.args"):
-        lr_trace(name, f"model.scheduler.args.{arg}")
+    with pytest.raises(ConfigError, match=f"model.scheduler.{arg.split('=')[0]}"):
+        lr_trace(name, f"model.scheduler.{arg}")
+
+
+def test_a_schedule_without_warmup_refuses_a_warmup() -> None:
+    with pytest.raises(ConfigError, match=r"model\.scheduler: constant has no warm-up.*warmup_ratio=0"):
+        lr_trace("constant", "model.scheduler.name=constant", "model.scheduler.warmup_ratio=0.1")
+
+
+def test_a_torch_scheduler_class_is_one_target_away() -> None:
+    trace, _ = lr_trace("exponential", "model.scheduler._target_=torch.optim.lr_scheduler.StepLR",
+                        "model.scheduler.gamma=0.1", "model.scheduler.step_size=10")
+    assert trace[9] == trace[0] == 2.0 and trace[10] == pytest.approx(0.2)

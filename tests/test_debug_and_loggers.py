@@ -1,0 +1,90 @@
+"""The debug group, the MLflow logger and the throughput monitor, each on a tiny model for a few steps."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import MLFlowLogger
+
+from src import train as train_entry
+from src.config import available, compose
+from tests.training_helpers import configured_fit
+
+TINY = ("experiment=imdb_tiny", "logger=csv", "data.limit_train=64", "data.limit_val=32", "data.max_length=32",
+        "data.batch_size=16", "trainer.max_epochs=1", "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false")
+
+
+class AnomalyProbe(Callback):
+    """Records whether autograd anomaly detection is on during training."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def on_train_batch_start(self, *args: object) -> None:
+        self.seen.append(torch.is_anomaly_enabled())
+
+
+def _fast_dev_run(trainer: L.Trainer, run_dir: Path) -> None:
+    assert trainer.fast_dev_run and trainer.global_step == 1
+
+
+def _limit(trainer: L.Trainer, run_dir: Path) -> None:
+    assert trainer.limit_train_batches == 10 and trainer.limit_val_batches == 5 and trainer.state.finished
+
+
+def _overfit(trainer: L.Trainer, run_dir: Path) -> None:
+    assert trainer.overfit_batches == 4 and trainer.global_step == 2 * 4  # 4 batches per epoch, 2 epochs
+    assert not any(type(c).__name__ == "EarlyStopping" for c in trainer.callbacks)
+
+
+def _profiler(trainer: L.Trainer, run_dir: Path) -> None:
+    assert "run_training_epoch" in (run_dir / "fit-profile.txt").read_text()
+
+
+def _anomaly(trainer: L.Trainer, run_dir: Path) -> None:
+    (probe,) = [c for c in trainer.callbacks if isinstance(c, AnomalyProbe)]
+    assert probe.seen and all(probe.seen)
+
+
+CHECKS: dict[str, tuple[tuple[str, ...], Callable[[L.Trainer, Path], None]]] = {
+    "fast_dev_run": ((), _fast_dev_run),
+    "limit": ((), _limit),
+    "overfit": (("trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1", "callbacks=default"), _overfit),
+    "profiler": (("trainer.max_steps=2",), _profiler),
+    "anomaly": (("trainer.max_steps=2",), _anomaly),
+}
+
+
+def test_every_debug_file_is_tested() -> None:
+    assert set(available("debug")) == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_debug_mode_runs_a_tiny_model(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    overrides, check = CHECKS[name]
+    original = train_entry.build_callbacks
+    monkeypatch.setattr(train_entry, "build_callbacks", lambda *a: original(*a) + [AnomalyProbe()])
+    check(configured_fit(compose([*TINY, f"debug={name}", *overrides]), tmp_path), tmp_path)
+
+
+def test_mlflow_logs_the_run_to_a_local_store_in_the_run_directory(tmp_path: Path) -> None:
+    trainer = configured_fit(compose([*TINY, "logger=mlflow", "trainer.max_steps=3"]), tmp_path)
+    (logger,) = [lg for lg in trainer.loggers if isinstance(lg, MLFlowLogger)]
+    assert (tmp_path / "mlflow" / "mlflow.db").is_file()
+    metrics = logger.experiment.get_run(logger.run_id).data.metrics
+    assert "train/loss" in metrics
+
+
+def test_throughput_monitor_logs_samples_and_tokens_per_second(tmp_path: Path) -> None:
+    cfg = compose([*TINY, "callbacks.throughput.window_size=2", "trainer.limit_val_batches=0"])
+    configured_fit(cfg, tmp_path)
+    rows = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    logged = rows.dropna(subset=["train/device/samples_per_sec"]).iloc[-1]
+    assert logged["train/device/samples_per_sec"] > 0 and logged["train/device/items_per_sec"] > 0
+    assert logged["train/samples"] == 64
+    assert 0 < logged["train/lengths"] <= 64 * 32  # real tokens: at most max_length per row
