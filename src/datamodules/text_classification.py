@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader, Sampler
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from src.datamodules.augmentation import (
-    AUGMENTATIONS,
     Augmenter,
     OnlineAugmentedDataset,
     augment_offline,
@@ -31,7 +30,6 @@ from src.datamodules.samplers import (
 from src.datamodules.sources import describe_source, label_array, load_split, split_file, standardize
 from src.errors import DataError
 from src.seeds import numpy_rng, sklearn_state
-from src.validation import require, require_choice
 
 SPLITS = ("train", "validation", "test")
 
@@ -61,24 +59,6 @@ def stratified_split(dataset: Dataset, test_size: float,
     rest, held_out = train_test_split(np.arange(len(dataset)), test_size=test_size,
                                       stratify=label_array(dataset), random_state=random_state)
     return dataset.select(rest), dataset.select(held_out)
-
-
-def validate_pipeline_config(data: DictConfig) -> None:
-    """Checks of data.augmentation / data.balancing that types cannot express (called by src.validation)."""
-    aug = data.augmentation
-    require_choice("data.augmentation.mode", aug.mode, ["none", "online", "offline"])
-    for name, p in aug.ops.items():
-        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
-        require(0.0 <= p <= 1.0, f"data.augmentation.ops.{name}", "a probability in [0, 1]")
-    require(aug.mode == "none" or any(p > 0 for p in aug.ops.values()), "data.augmentation.ops",
-            f"augmentation.mode={aug.mode} needs at least one operation with p > 0")
-    require(aug.copies >= 1, "data.augmentation.copies", "must be at least 1")
-    require(aug.vocab_size >= 2, "data.augmentation.vocab_size", "must be at least 2")
-    require(aug.swap_window >= 1, "data.augmentation.swap_window", "must be at least 1")
-    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")
-    require(not (data.balancing.strategy == "weighted_sampler" and data.group_by_length),
-            "data.group_by_length", "length grouping and balancing.strategy=weighted_sampler both choose "
-            "the train order; set data.group_by_length=false")
 
 
 class TextClassificationDataModule(L.LightningDataModule):
