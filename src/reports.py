@@ -15,9 +15,9 @@ from pathlib import Path
 
 from src.cli import entry_point
 from src.errors import ConfigError
+from src.experiments.archive import REPORTS_ROOT
 
 log = logging.getLogger("src.reports")
-REPORTS_ROOT = Path("reports")
 OPTIONS = ("rerun", "only")
 
 
