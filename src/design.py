@@ -1,9 +1,11 @@
 """Run an experiment design, then write its report (runs.csv, summary.md, plots) under results/<design>/.
 
-    python -m src.design optimizers [workers=2] [arm=sgd seed=1] [report_only=true] [publish=true]
+    python -m src.design optimizers [launcher=local|submitit|ray] [workers=2] [launcher.<key>=<value>]
+                                    [arm=sgd seed=1] [report_only=true] [publish=true]
 
 Finished runs are skipped, so rerunning an interrupted design completes only the missing runs.
 `arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.sweep_config).
+`launcher=` / `workers=` / `launcher.<key>=` override the design's `launcher:` (docs/launchers.md).
 `publish=true` copies the raw results into reports/<design>/ and renders the committed report there.
 """
 
@@ -18,19 +20,19 @@ from src.experiments.report import write_report
 from src.experiments.runner import run_design
 
 log = logging.getLogger("src.design")
-OPTIONS = ("design", "workers", "arm", "seed", "report_only", "publish")
+OPTIONS = ("design", "launcher", "workers", "arm", "seed", "report_only", "publish")
 
 
 def parse_args(argv: list[str]) -> dict[str, str]:
-    """`<design>` or `design=<name>`, then key=value options."""
+    """`<design>` or `design=<name>`, then key=value options (`launcher.<key>=<value>` kept as given)."""
     options = {}
     for item in argv:
         key, sep, value = item.partition("=")
         if not sep:
             key, value = "design", item
-        if key not in OPTIONS:
+        if key not in OPTIONS and not key.startswith("launcher."):
             raise ConfigError(
-                f"Unknown option '{key}'. Options: {', '.join(OPTIONS)} (e.g. `optimizers workers=2`)."
+                f"Unknown option '{key}'. Options: {', '.join(OPTIONS)}, launcher.<key> (e.g. `optimizers workers=2`)."
             )
         options[key] = value
     if "design" not in options:
@@ -50,16 +52,22 @@ def select_runs(design: Design, options: dict[str, str]) -> list[RunSpec]:
     return runs
 
 
+def launcher_overrides(options: dict[str, str]) -> list[str]:
+    """`launcher=` and `workers=` as `launcher.name=` / `launcher.workers=`, plus every `launcher.<key>=`."""
+    aliases = {"launcher": "launcher.name", "workers": "launcher.workers"}
+    return [f"{aliases.get(k, k)}={v}" for k, v in options.items() if k in aliases or k.startswith("launcher.")]
+
+
 @entry_point(log)
 def main(args: list[str]) -> int:
     options = parse_args(args)
-    design = load_design(options["design"])
+    design = load_design(options["design"], launcher=launcher_overrides(options))
     runs = select_runs(design, options)
     if options.get("report_only") == "true":
         failed = []
     else:
         record_provenance(design.results_dir, args)
-        failed = run_design(design, int(options.get("workers", 1)), runs)
+        failed = run_design(design, runs)
     paths = write_report(design.results_dir)
     if options.get("publish") == "true":
         paths = publish(design.results_dir, REPORTS_ROOT / design.name)

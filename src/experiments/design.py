@@ -21,6 +21,7 @@ from src.config import CONFIG_DIR, available, compose
 from src.errors import ConfigError
 from src.experiments.baselines import build_baseline
 from src.experiments.fusion import FUSIONS
+from src.experiments.launchers import LauncherSettings, check_settings
 from src.experiments.stats import TESTS, metric_fn
 from src.validation import require, require_choice
 
@@ -45,6 +46,7 @@ class DesignSchema:
     arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
     grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
     random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}
+    launcher: LauncherSettings = field(default_factory=LauncherSettings)  # where the training runs execute
 
 
 @dataclass(frozen=True)
@@ -153,15 +155,20 @@ class Design:
                 raise ConfigError(f"Design '{self.name}', arm '{run.arm.name}': {err}") from None
 
 
-def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT) -> Design:
-    """Load configs/design/<name>.yaml (or a path), check it and expand grid / random arms."""
+def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT, launcher: Sequence[str] = ()
+                ) -> Design:
+    """Load configs/design/<name>.yaml (or a path), check it and expand grid / random arms.
+
+    `launcher` holds `launcher.<key>=<value>` overrides of where the runs execute (command-line options)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = DESIGN_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"Unknown design '{name_or_path}'. Available: {', '.join(available('design'))}.")
     try:
-        spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DesignSchema), OmegaConf.load(path)))
+        spec = OmegaConf.to_object(OmegaConf.merge(
+            OmegaConf.structured(DesignSchema), OmegaConf.load(path), OmegaConf.from_dotlist(list(launcher))
+        ))
     except OmegaConfBaseException as err:
         raise ConfigError(f"Bad design {path}: '{err.full_key}': {err.msg}") from None
     arms = {name: parse_arm(name, value) for name, value in spec.arms.items()}
@@ -244,6 +251,7 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
     require(spec.selection_metric.startswith("val/"), "selection_metric",
             "choices are made on validation: name a val/ metric such as val/f1_macro")
     require_choice("primary_test", spec.primary_test, TESTS)
+    check_settings(spec.launcher)
     require(0.0 < spec.alpha < 1.0, "alpha", "must be in (0, 1)")
     for arm in arms.values():
         for name in arm.needs:
