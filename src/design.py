@@ -3,7 +3,8 @@
     python -m src.design optimizers [launcher=local|submitit|ray] [workers=2] [launcher.<key>=<value>]
                                     [arm=sgd seed=1] [report_only=true] [publish=true]
 
-Finished runs are skipped, so rerunning an interrupted design completes only the missing runs.
+Finished runs are skipped, so rerunning an interrupted design completes only the missing runs. A design with a
+`tpe:` search runs (or finishes) its trials first; the best trial becomes the arm `tpe_best`.
 `arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.sweep_config).
 `launcher=` / `workers=` / `launcher.<key>=` override the design's `launcher:` (docs/launchers.md).
 `publish=true` copies the raw results into reports/<design>/ and renders the committed report there.
@@ -18,6 +19,7 @@ from src.experiments.archive import REPORTS_ROOT, publish, record_provenance
 from src.experiments.design import Design, RunSpec, load_design
 from src.experiments.report import write_report
 from src.experiments.runner import run_design
+from src.experiments.search import run_search
 
 log = logging.getLogger("src.design")
 OPTIONS = ("design", "launcher", "workers", "arm", "seed", "report_only", "publish")
@@ -62,20 +64,18 @@ def launcher_overrides(options: dict[str, str]) -> list[str]:
 def main(args: list[str]) -> int:
     options = parse_args(args)
     design = load_design(options["design"], launcher=launcher_overrides(options))
-    runs = select_runs(design, options)
-    if options.get("report_only") == "true":
-        failed = []
-    else:
+    failed: list[str] = []
+    if options.get("report_only") != "true":
         record_provenance(design.results_dir, args)
-        failed = run_design(design, runs)
+        if design.spec.tpe and "arm" not in options:  # a TPE search first: its best trial is an arm
+            failed += [f"search worker {k}" for k in run_search(design)]
+        failed += [f"{r.arm.name}/seed{r.seed}" for r in run_design(design, select_runs(design, options))]
     paths = write_report(design.results_dir)
     if options.get("publish") == "true":
         paths = publish(design.results_dir, REPORTS_ROOT / design.name)
     print(f"Summary: {paths['summary']}\nRuns table: {paths['runs']}")
     if failed:
-        log.error(
-            "%d run(s) failed: %s", len(failed), ", ".join(f"{r.arm.name}/seed{r.seed}" for r in failed)
-        )
+        log.error("%d run(s) failed: %s", len(failed), ", ".join(failed))
         return 1
     return 0
 

@@ -11,8 +11,9 @@ composes now is refused (training) or redone (baselines and fusions: they are ch
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -25,6 +26,9 @@ from src.experiments.fusion import Member, run_fusion
 from src.experiments.launchers import launch, run_here
 from src.experiments.results import comparable, config_hash
 from src.train import newest_checkpoint, train
+
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,7 @@ def run_config(design: Design, run: RunSpec) -> DictConfig:
     return cfg
 
 
-def _is_stale(design: Design, run: RunSpec) -> bool:
+def is_stale(design: Design, run: RunSpec) -> bool:
     """The run's saved config.yaml is missing (an older version's run) or not what the design composes now."""
     saved = run.run_dir / "config.yaml"
     now = comparable(yaml.safe_load(to_yaml(run_config(design, run))))
@@ -75,7 +79,7 @@ def _is_stale(design: Design, run: RunSpec) -> bool:
 
 def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]:
     """Refuse to skip finished training runs made with another config; return such baselines and fusions."""
-    stale = [r for r in runs if r.done and _is_stale(design, r)]
+    stale = [r for r in runs if r.done and is_stale(design, r)]
     trained = [str(r.run_dir) for r in stale if r.arm.kind == "train"]
     if trained:
         raise ConfigError(
@@ -89,15 +93,19 @@ def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]
 def execute(design: Design, run: RunSpec) -> dict[str, Any]:
     """Run one (arm, seed): train, fit a baseline or fuse members; returns its metrics summary."""
     if run.arm.kind == "train":
-        # An interrupted run resumes from its last/interrupted checkpoint (OnExceptionCheckpoint writes one).
-        resume = ["ckpt_path=last"] if newest_checkpoint([run.run_dir]) is not None else []
-        return train(design.compose_run(run, resume))
+        return train_run(design, run)
     cfg = run_config(design, run)
     arm = OmegaConf.to_container(cfg.arm)  # read back from the config it saves: that config made the numbers
     if run.arm.kind == "baseline":
         return run_baseline(arm["baseline"], arm["args"], cfg, run.run_dir, select=arm["select"], metric=arm["metric"])
     members = [member_of(design, name, run.seed) for name in arm["members"]]
     return run_fusion(arm["fusion"], members, cfg, run.run_dir)
+
+
+def train_run(design: Design, run: RunSpec, callbacks: Sequence[Callback] = (), test: bool = True) -> dict[str, Any]:
+    """Train one run; an interrupted one resumes from its last/interrupted checkpoint in its own run dir."""
+    resume = ["ckpt_path=last"] if newest_checkpoint([run.run_dir]) is not None else []
+    return train(design.compose_run(run, resume), callbacks, test)
 
 
 def member_of(design: Design, arm: str, seed: int) -> Member:
