@@ -39,7 +39,7 @@ class SubmititSettings:
     cpus_per_task: int = 2  # also the run's torch threads
     mem_gb: float | None = None
     additional: dict[str, Any] = field(default_factory=dict)  # any other sbatch option: {account: x, qos: y}
-    folder: str | None = None  # job scripts, pickles and logs; null: results/<design>/submitit
+    folder: str | None = None  # job pickles and logs; null: results/<design>/submitit
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _submitit(settings: LauncherSettings, fn: Callable[..., Any], calls: Sequenc
     """One SLURM job per call (a job array), each one task with `gpus_per_task` GPUs; requeued when pre-empted."""
     options = settings.submitit
     try:
-        folder = options.folder or results_dir / "submitit" / "%j"
+        folder = options.folder or results_dir / "submitit"
         executor = submitit.AutoExecutor(folder=folder, cluster=options.cluster)
     except (RuntimeError, ValueError) as err:
         raise ConfigError(

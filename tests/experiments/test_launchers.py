@@ -1,11 +1,14 @@
 """The tiny design on every launcher: the same runs.csv as the local pool, and a killed design completes only
 what is missing (a run with a checkpoint and no metrics.json resumes from it), whatever the launcher."""
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,7 +101,7 @@ def test_killed_design_completes_only_the_missing_runs_on_submitit(
     assert sorted(launched) == sorted(label for label in training if label not in stamps)
     assert {label: finished[label].stat().st_mtime_ns for label in stamps} == stamps  # untouched
     assert yaml.safe_load((resumed.run_dir / "config.yaml").read_text())["ckpt_path"] == "last"
-    assert list((design.results_dir / "submitit").glob("*/*_result.pkl"))  # they ran as submitit jobs
+    assert list((design.results_dir / "submitit").glob("*_result.pkl"))  # they ran as submitit jobs
     pd.testing.assert_frame_equal(_table(design), _table(local_design))
 
 
@@ -126,3 +129,37 @@ def test_submitit_without_slurm_names_the_fix(tmp_path: Path, data_cache: Path) 
         pytest.skip("this machine has SLURM")
     with pytest.raises(ConfigError, match="launcher.submitit.cluster=local"):
         runner.run_design(design)
+
+
+@pytest.mark.slow  # a 30-epoch run: ~70 s on the shared 2-core machine
+def test_a_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path: Path, data_cache: Path) -> None:
+    """SIGUSR2 (SLURM's pre-emption / time-limit warning, forwarded by submitit's local controller) mid-fit:
+    the job is requeued and the run resumes from the checkpoint it left, not from scratch."""
+    spec = yaml.safe_load((DESIGN_DIR / "tiny.yaml").read_text())
+    spec.update(arms={"control": []}, seeds=[1])
+    spec["base"] += [f"data.cache_dir={data_cache}", "trainer.max_epochs=30"]
+    path = tmp_path / "preempted.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    design = load_design(path, results_root=tmp_path / "results", launcher=SUBMITIT)
+    run = design.run_of("control", 1)
+    jobs = design.results_dir / "submitit"
+
+    def preempt() -> None:
+        """Once the run has checkpointed its first epoch, signal the job's task as SLURM would (the task is the
+        child of submitit's local controller, whose pid is the job id)."""
+        while not (run.run_dir / "checkpoints" / "last.ckpt").is_file():
+            time.sleep(0.1)
+        job = next(jobs.glob("*_submitted.pkl")).name.split("_")[0]
+        task = Path(f"/proc/{job}/task/{job}/children").read_text().split()[0]
+        os.kill(int(task), signal.SIGUSR2)
+
+    thread = threading.Thread(target=preempt, daemon=True)
+    thread.start()
+    assert runner.run_design(design) == []
+    thread.join(timeout=5)
+    log = next(jobs.glob("*_0_log.err")).read_text()
+    assert "Caught signal SIGUSR2" in log and "Requeued job" in log  # submitit's local executor calls it a timeout
+    resumed = re.search(r"Restoring states from the checkpoint path at (\S+)", log)
+    assert resumed and Path(resumed[1]).parent == run.run_dir / "checkpoints"
+    assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["ckpt_path"] == "last"
+    assert json.loads((run.run_dir / "metrics.json").read_text())["epochs"] == 30
