@@ -2,6 +2,11 @@
 tested against the control on fresh seeds; trials pruned on their validation curve."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +17,7 @@ import yaml
 from omegaconf import DictConfig
 
 from src.callbacks.trial_pruning import TrialPruning
+from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner, search
 from src.experiments.design import BEST_ARM, load_design
@@ -104,3 +110,30 @@ def test_bad_tpe_searches_fail_with_the_key(tmp_path: Path, tpe: str, message: s
     path.write_text(yaml.safe_dump({"arms": {"a": []}, "control": "a", "seeds": [1, 2]}) + f"tpe: {tpe}\n")
     with pytest.raises(ConfigError, match=message):
         load_design(path)
+
+
+@pytest.mark.slow  # a search process killed mid-trial, then resumed: ~35 s on the shared 2-core machine
+def test_a_trial_whose_worker_died_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path, data_cache: Path) -> None:
+    text = TINY_TPE.format(cache=data_cache).replace("trainer.max_epochs=1", "trainer.max_epochs=4")
+    path = tmp_path / "killed_tpe.yaml"
+    path.write_text(text.replace("n_trials: 4", "n_trials: 2\n  heartbeat_s: 1").replace("workers: 2", "workers: 1"))
+    trial0 = tmp_path / "results" / "killed_tpe" / "trials" / "trial000"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "src.design", str(path)], cwd=tmp_path, env=env,
+                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (trial0 / "checkpoints" / "last.ckpt").is_file() and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)  # the worker dies mid-trial: the trial stays RUNNING, silent
+    process.wait()
+    time.sleep(3)  # more than two heartbeats
+    design = load_design(path, results_root=tmp_path / "results")
+    assert search.run_search(design) == []
+    study = optuna.load_study(study_name=design.name, storage=search.storage_url(design))
+    first = study.trials[0]
+    retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number
+    retry = next(t for t in study.trials if retried(t) == 0)
+    assert first.state == optuna.trial.TrialState.FAIL and retry.params == first.params
+    assert retry.user_attrs["run_dir"] == "trials/trial000" and retry.state in search.FINISHED
+    assert yaml.safe_load((trial0 / "config.yaml").read_text())["ckpt_path"] == "last"
