@@ -10,7 +10,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -21,6 +23,7 @@ from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
 from src.experiments.design import DESIGN_DIR, Design, load_design
+from src.experiments.launchers import Call, LauncherSettings
 from src.experiments.results import load_results
 
 SUBMITIT = ["launcher.name=submitit", "launcher.submitit.cluster=local", "launcher.submitit.cpus_per_task=1",
@@ -42,7 +45,8 @@ def _run(design: Design, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     launched: list[str] = []
     launch = runner.launch
 
-    def spy(settings, fn, calls, labels, results_dir) -> list[int]:  # noqa: ANN001 - launch's signature
+    def spy(settings: LauncherSettings, fn: Callable[..., Any], calls: list[Call], labels: list[str],
+            results_dir: Path) -> list[int]:
         launched.extend(labels)
         return launch(settings, fn, calls, labels, results_dir)
 
