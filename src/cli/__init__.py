@@ -6,6 +6,8 @@
   src.config.compose (entry points that take a config) or an error naming the options.
 - `print_metrics`: the test-metrics table that train and eval print.
 
+Each entry point logs as `src.cli.<name>` (spelled out: `__name__` is `__main__` under `python -m`).
+
 Library code (everything outside src/cli/) never imports from here; tests/test_architecture.py checks it.
 """
 

@@ -19,7 +19,7 @@ from src.cli import entry_point, parse_args
 from src.compression.comparison import VARIANTS, compression_report
 from src.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.compress_report")
 
 
 @dataclass

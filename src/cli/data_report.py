@@ -13,7 +13,7 @@ from src.cli import entry_point, parse_args
 from src.config import compose
 from src.datamodules.data_profile import data_report
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.data_report")
 
 
 @entry_point(log)

@@ -20,7 +20,7 @@ from src.experiments.design_spec import Design, RunSpec, load_design
 from src.experiments.runner import run_design
 from src.experiments.summary import write_report
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.design")
 
 
 @dataclass

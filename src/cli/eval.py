@@ -15,7 +15,7 @@ from omegaconf import MISSING
 from src.cli import entry_point, parse_args, print_metrics
 from src.training import evaluate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.eval")
 
 
 @dataclass

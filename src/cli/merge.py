@@ -15,7 +15,7 @@ from omegaconf import MISSING
 from src.cli import entry_point, parse_args
 from src.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.merge")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from src.cli import entry_point, parse_args
 from src.config import compose
 from src.pretraining import pretrain
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.pretrain")
 
 
 @entry_point(log)

@@ -15,7 +15,7 @@ from omegaconf import MISSING
 from src.cli import entry_point, parse_args
 from src.compression.export import quantize_checkpoint
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.quantize")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from src.cli import entry_point, parse_args
 from src.errors import ConfigError
 from src.experiments.archive import REPORTS_ROOT, render, report_dirs, rerun
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.reports")
 
 
 @dataclass

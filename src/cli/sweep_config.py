@@ -19,7 +19,7 @@ from omegaconf import MISSING
 from src.cli import entry_point, parse_args
 from src.experiments.design_spec import Design, load_design
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.sweep_config")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from src.cli import entry_point, parse_args, print_metrics
 from src.config import compose
 from src.training import train
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("src.cli.train")
 
 
 @entry_point(log)
