@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from src.compression.quantization import FORMAT, quantize_int8, quantize_named
-from src.compression.sparsity import HEAD_NAMES
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
+from src.modules.anatomy import HEAD_NAMES
 from src.modules.text_classifier import TextClassifier
 from src.rundir import run_dir_of
 
