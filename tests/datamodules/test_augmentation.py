@@ -24,7 +24,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.schemas import AugmentationConfig, CleaningConfig
-from src.validation import check_buildable
+from src.training import check_buildable
 
 TOLERANCE = 0.02
 
