@@ -23,6 +23,7 @@ from src.experiments.baselines import build_baseline
 from src.experiments.fusion import FUSIONS
 from src.experiments.launchers import LauncherSettings, check_settings
 from src.experiments.stats import TESTS, metric_fn
+from src.rundir import is_finished
 from src.validation import require, require_choice
 
 DESIGN_DIR = CONFIG_DIR / "design"
@@ -111,7 +112,7 @@ class RunSpec:
 
     @property
     def done(self) -> bool:
-        return (self.run_dir / "metrics.json").is_file()
+        return is_finished(self.run_dir)
 
     def train_overrides(self, base: list[str]) -> list[str]:
         """The full override list of a training run: base, arm, seed, run dir and W&B grouping."""
