@@ -17,9 +17,10 @@ import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from src import rundir
 from src.errors import ConfigError
 from src.experiments import stats
-from src.experiments.design import BEST_ARM, Arm, Design, RunSpec, TpeSchema, distributions_of
+from src.experiments.design_spec import BEST_ARM, Arm, Design, RunSpec, TpeSchema, distributions_of
 from src.experiments.launchers import launch
 from src.experiments.runner import is_stale, train_run
 
@@ -167,10 +168,10 @@ def objective(design: Design, trial: optuna.Trial, worker: int = 0) -> float:
     metric = design.spec.selection_metric
     trial.set_user_attr("run_dir", str(run.run_dir.relative_to(design.results_dir)))
     trial.set_user_attr("worker", worker)
-    if (run.run_dir / "config.yaml").is_file() and is_stale(design, run):
+    if rundir.read_config(run.run_dir) is not None and is_stale(design, run):
         raise ConfigError(f"{run.run_dir} holds another search's trial: delete results/{design.name}/trials/.")
     if run.done:  # trained, but its worker died before telling the study
-        summary = json.loads((run.run_dir / "metrics.json").read_text())
+        summary = rundir.read_metrics(run.run_dir)
     else:
         summary = train_run(design, run, callbacks=[TrialPruning(trial, metric)], test=False)
     return summary["validation"][metric]

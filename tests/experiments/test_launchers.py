@@ -22,7 +22,7 @@ import yaml
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
-from src.experiments.design import DESIGN_DIR, Design, load_design
+from src.experiments.design_spec import DESIGN_DIR, Design, load_design
 from src.experiments.launchers import Call, LauncherSettings
 from src.experiments.results import load_results
 
@@ -75,9 +75,9 @@ def local_design(tmp_path_factory: pytest.TempPathFactory, data_cache: Path) -> 
 
 
 def _kill_midway(path: Path, cwd: Path) -> None:
-    """Start `python -m src.design` on the local pool and SIGKILL its process group once one run has finished."""
+    """Start `python -m src.cli.design` on the local pool and SIGKILL its process group once one run has finished."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "src.design", str(path)], cwd=cwd, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "src.cli.design", str(path)], cwd=cwd, env=env,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = cwd / "results" / path.stem / "runs" / "control" / "seed1" / "metrics.json"
     deadline = time.monotonic() + 300

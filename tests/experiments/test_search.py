@@ -20,9 +20,9 @@ from src.callbacks.trial_pruning import TrialPruning
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner, search
-from src.experiments.design import BEST_ARM, load_design
-from src.experiments.report import write_report
-from src.train import train
+from src.experiments.design_spec import BEST_ARM, load_design
+from src.experiments.summary import write_report
+from src.training import train
 
 TINY_TPE = """
 base: [experiment=imdb_tiny, trainer.max_epochs=1, data.limit_train=64, data.limit_val=32, data.limit_test=64,
@@ -119,7 +119,7 @@ def test_a_trial_whose_worker_died_is_retried_and_resumes_from_its_checkpoint(tm
     path.write_text(text.replace("n_trials: 4", "n_trials: 2\n  heartbeat_s: 1").replace("workers: 2", "workers: 1"))
     trial0 = tmp_path / "results" / "killed_tpe" / "trials" / "trial000"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "src.design", str(path)], cwd=tmp_path, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "src.cli.design", str(path)], cwd=tmp_path, env=env,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (trial0 / "checkpoints" / "last.ckpt").is_file() and process.poll() is None:
