@@ -191,7 +191,8 @@ def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT, lau
             OmegaConf.structured(DesignSchema), OmegaConf.load(path), OmegaConf.from_dotlist(list(launcher))
         ))
     except OmegaConfBaseException as err:
-        raise ConfigError(f"Bad design {path}: '{err.full_key}': {err.msg}") from None
+        where = f"{path} (or a launcher option)" if launcher else str(path)
+        raise ConfigError(f"Bad design {where}: '{err.full_key}': {err.msg.splitlines()[0]}") from None
     arms = {name: parse_arm(name, value) for name, value in spec.arms.items()}
     arms.update(grid_arms(spec.grid))
     if spec.random:

@@ -19,6 +19,8 @@ import pytest
 import torch
 import yaml
 
+from src.cli import parse_args
+from src.cli.design import DesignOptions, launcher_overrides, main
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
@@ -167,3 +169,13 @@ def test_a_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tm
     assert resumed and Path(resumed[1]).parent == run.run_dir / "checkpoints"
     assert yaml.safe_load((run.run_dir / "config.yaml").read_text())["ckpt_path"] == "last"
     assert json.loads((run.run_dir / "metrics.json").read_text())["epochs"] == 30
+
+
+def test_command_line_launcher_options_override_the_design(caplog: pytest.LogCaptureFixture) -> None:
+    options, rest = parse_args(["tiny", "launcher=ray", "workers=3", "launcher.ray.address=auto"], DesignOptions,
+                               positional="design", config=True)
+    settings = load_design("tiny", launcher=launcher_overrides(options, rest)).spec.launcher
+    assert (settings.name, settings.workers, settings.ray.address) == ("ray", 3, "auto")
+    assert load_design("tiny").spec.launcher == LauncherSettings()  # tiny.yaml sets none: the local process
+    assert main(["tiny", "launcher.ray.adress=auto"]) == 2 and "'launcher.ray.adress'" in caplog.text
+    assert main(["tiny", "launcher=slurm"]) == 2 and "Allowed: local, submitit, ray" in caplog.text
