@@ -111,7 +111,7 @@ def test_killed_design_completes_only_the_missing_runs_on_submitit(
     pd.testing.assert_frame_equal(_table(design), _table(local_design))
 
 
-@pytest.mark.slow  # Ray's start-up and its niced workers: ~400 s on the shared 2-core machine (over the ~60 s bar)
+@pytest.mark.slow  # Ray's start-up and its niced workers: 140-400 s on the shared 2-core machine (over ~60 s)
 def test_ray_runs_the_missing_runs_with_the_same_metrics(
     local_design: Design, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -20,31 +20,23 @@ from src.callbacks.trial_pruning import TrialPruning
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner, search
-from src.experiments.design_spec import BEST_ARM, load_design
+from src.experiments.design_spec import BEST_ARM, DESIGN_DIR, load_design
 from src.experiments.summary import write_report
 from src.training import train
 
-TINY_TPE = """
-base: [experiment=imdb_tiny, trainer.max_epochs=1, data.limit_train=64, data.limit_val=32, data.limit_test=64,
-       trainer.enable_progress_bar=false, logger=csv, data.cache_dir={cache}]
-seeds: [1, 2]
-control: control
-metric: test/acc
-selection_metric: val/loss
-arms: {{control: []}}
-tpe:
-  n_trials: 4
-  n_startup_trials: 2
-  train_seed: 0
-  prune_startup_trials: 1
-  params: {{model.optimizer.lr: {{low: 1.0e-4, high: 1.0e-2, log: true}}}}
-launcher: {{workers: 2}}
-"""
+
+def _tiny_tpe(tmp_path: Path, data_cache: Path, **changes: object) -> Path:
+    """configs/design/tiny_tpe.yaml reading the session's data cache, with `changes` to its `tpe:`."""
+    spec = yaml.safe_load((DESIGN_DIR / "tiny_tpe.yaml").read_text())
+    spec["base"].append(f"data.cache_dir={data_cache}")
+    spec["tpe"].update(changes)
+    path = tmp_path / "tiny_tpe.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def test_tpe_design_with_two_workers_sharing_sqlite(tmp_path: Path, data_cache: Path) -> None:
-    path = tmp_path / "tiny_tpe.yaml"
-    path.write_text(TINY_TPE.format(cache=data_cache))
+    path = _tiny_tpe(tmp_path, data_cache)
     design = load_design(path, results_root=tmp_path / "results")
     assert search.run_search(design) == []
     assert search.storage_url(design) == f"sqlite:///{design.results_dir.resolve()}/search/optuna.db"
@@ -112,12 +104,14 @@ def test_bad_tpe_searches_fail_with_the_key(tmp_path: Path, tpe: str, message: s
         load_design(path)
 
 
-@pytest.mark.slow  # a search process killed mid-trial, then resumed: ~35 s on the shared 2-core machine
+@pytest.mark.slow  # a search process killed mid-trial, then resumed: 23-35 s on the shared 2-core machine
 def test_a_trial_whose_worker_died_is_retried_and_resumes_from_its_checkpoint(tmp_path: Path, data_cache: Path) -> None:
-    text = TINY_TPE.format(cache=data_cache).replace("trainer.max_epochs=1", "trainer.max_epochs=4")
-    path = tmp_path / "killed_tpe.yaml"
-    path.write_text(text.replace("n_trials: 4", "n_trials: 2\n  heartbeat_s: 1").replace("workers: 2", "workers: 1"))
-    trial0 = tmp_path / "results" / "killed_tpe" / "trials" / "trial000"
+    path = _tiny_tpe(tmp_path, data_cache, n_trials=2, heartbeat_s=1)
+    spec = yaml.safe_load(path.read_text())
+    spec["base"].append("trainer.max_epochs=4")
+    spec["launcher"]["workers"] = 1
+    path.write_text(yaml.safe_dump(spec))
+    trial0 = tmp_path / "results" / "tiny_tpe" / "trials" / "trial000"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "src.cli.design", str(path)], cwd=tmp_path, env=env,
                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
