@@ -8,7 +8,8 @@ ARGS ?=
 CKPT ?=
 OUT ?=
 DESIGN ?=
-WORKERS ?= 1
+WORKERS ?=
+LAUNCHER ?=
 RERUN ?=
 PUBLISH ?=
 
@@ -43,9 +44,9 @@ merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (
 bench: ## Throughput benchmark: template vs plain PyTorch loop vs HF Trainer, dynamic padding (benchmarks/results.md)
 	$(PY) -m benchmarks.bench $(ARGS)
 
-design: ## Run every run of configs/design/$(DESIGN).yaml (resumes; WORKERS=N), its report; PUBLISH=1 -> reports/
-	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [WORKERS=2] [PUBLISH=1]  (configs/design/)"; exit 2; }
-	$(PY) -m src.cli.design $(DESIGN) workers=$(WORKERS) $(if $(PUBLISH),publish=true) $(ARGS)
+design: ## Run configs/design/$(DESIGN).yaml (resumes; LAUNCHER=local|submitit|ray, WORKERS=N), its report; PUBLISH=1 -> reports/
+	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [LAUNCHER=local|submitit|ray] [WORKERS=2] [PUBLISH=1]  (configs/design/)"; exit 2; }
+	$(PY) -m src.cli.design $(DESIGN) $(if $(LAUNCHER),launcher=$(LAUNCHER)) $(if $(WORKERS),workers=$(WORKERS)) $(if $(PUBLISH),publish=true) $(ARGS)
 
 reports: ## Re-render every table and plot under reports/ from its committed raw results (RERUN=1: rerun them first)
 	$(PY) -m src.cli.reports $(if $(RERUN),rerun=true) $(ARGS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,8 @@ def trainer_arguments(trainer: TrainerConfig, run_dir: Path) -> dict[str, Any]:
     return kwargs
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any]) -> L.Trainer:
-    """The Lightning Trainer of `trainer.*`, with the configured callbacks and profiler."""
+def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any], extra: Sequence[Callback] = ()) -> L.Trainer:
+    """The Lightning Trainer of `trainer.*`, with the configured callbacks (then `extra`) and profiler."""
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
@@ -82,7 +82,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any]) -> L.Traine
     specs = dict(cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = build_callbacks(specs, run_dir) + [EpochSeed(cfg.seed)]
+    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), *extra]
     try:
         return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                          **trainer_arguments(cfg.trainer, run_dir))
@@ -90,8 +90,9 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any]) -> L.Traine
         raise ConfigError(f"Bad trainer settings: {err}") from None
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, then test the best checkpoint; return (and save) the final metrics."""
+def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True) -> dict[str, Any]:
+    """Fit, then validate and (unless `test` is false: a search trial) test the best checkpoint; return (and save)
+    the final metrics. `callbacks` are added to the configured ones (a search trial's pruning callback)."""
     check_buildable(cfg)  # first: its errors come before any data, model or Trainer work
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
@@ -109,7 +110,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run = to_object(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
-    trainer = build_trainer(run, run_dir, loggers)  # before the data and the model: its errors come first
+    trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
 
@@ -126,16 +127,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
     trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
     validation = _metrics(trainer, "val/")
-    trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
-    log_figures(loggers, model.test_figures)
+    predictions = {"validation": model.validation_predictions}
+    if test:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        log_figures(loggers, model.test_figures)
+        predictions["test"] = model.test_predictions
 
     summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),
                "best_checkpoint": best, "duration_s": time.perf_counter() - started,
                "epochs": trainer.current_epoch, "global_step": trainer.global_step,
                "parameters": model.parameter_counts, "validation": validation, "test": _metrics(trainer, "test/")}
     if rank_zero_only.rank == 0:
-        _write_outputs(run_dir, summary, {"validation": model.validation_predictions,
-                                          "test": model.test_predictions}, list(cfg.data.label_names))
+        _write_outputs(run_dir, summary, predictions, list(cfg.data.label_names))
     return summary
 
 

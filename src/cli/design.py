@@ -1,9 +1,12 @@
 """Run an experiment design, then write its report (runs.csv, summary.md, plots) under results/<design>/.
 
-    python -m src.cli.design optimizers [workers=2] [arm=sgd seed=1] [report_only=true] [publish=true]
+    python -m src.cli.design optimizers [launcher=local|submitit|ray] [workers=2] [launcher.<key>=<value>]
+                                        [arm=sgd seed=1] [report_only=true] [publish=true]
 
-Finished runs are skipped, so rerunning an interrupted design completes only the missing runs.
+Finished runs are skipped, so rerunning an interrupted design completes only the missing runs. A design with a
+`tpe:` search runs (or finishes) its trials first; the best trial becomes the arm `tpe_best`.
 `arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.cli.sweep_config).
+`launcher=` / `workers=` / `launcher.<key>=` override the design's `launcher:` (docs/launchers.md).
 `publish=true` copies the raw results into reports/<design>/ and renders the committed report there.
 """
 
@@ -13,11 +16,12 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from src.cli import entry_point, parse_args
+from src.cli import entry_point, parse_args, usage
 from src.errors import ConfigError
 from src.experiments.archive import REPORTS_ROOT, publish, record_provenance
 from src.experiments.design_spec import Design, RunSpec, load_design
 from src.experiments.runner import run_design
+from src.experiments.search import run_search
 from src.experiments.summary import write_report
 
 log = logging.getLogger("src.cli.design")
@@ -26,7 +30,8 @@ log = logging.getLogger("src.cli.design")
 @dataclass
 class DesignOptions:
     design: str = MISSING  # a name under configs/design/ (or a path to a design YAML)
-    workers: int = 1
+    launcher: str | None = None  # local | submitit | ray; null: the design's `launcher.name`
+    workers: int | None = None  # null: the design's `launcher.workers`
     arm: str | None = None
     seed: int | None = None
     report_only: bool = False
@@ -42,22 +47,32 @@ def select_runs(design: Design, options: DesignOptions) -> list[RunSpec]:
     return runs
 
 
+def launcher_overrides(options: DesignOptions, rest: list[str]) -> list[str]:
+    """`launcher=` / `workers=` and every `launcher.<key>=<value>`, as overrides of the design's `launcher:`."""
+    wrong = [item for item in rest if not item.startswith("launcher.")]
+    if wrong:
+        raise ConfigError(f"Unknown argument(s) {', '.join(wrong)}. {usage(DesignOptions, 'design')} "
+                          "And launcher.<key>=<value> (docs/launchers.md).")
+    named = {"launcher.name": options.launcher, "launcher.workers": options.workers}
+    return [f"{key}={value}" for key, value in named.items() if value is not None] + rest
+
+
 @entry_point(log)
 def main(args: list[str]) -> int:
-    options = parse_args(args, DesignOptions, positional="design").options
-    design = load_design(options.design)
-    runs = select_runs(design, options)
-    if options.report_only:
-        failed = []
-    else:
+    options, rest = parse_args(args, DesignOptions, positional="design", config=True)
+    design = load_design(options.design, launcher=launcher_overrides(options, rest))
+    failed: list[str] = []
+    if not options.report_only:
         record_provenance(design.results_dir, args)
-        failed = run_design(design, options.workers, runs)
+        if design.spec.tpe and options.arm is None:  # a TPE search first: its best trial is an arm
+            failed += [f"search worker {k}" for k in run_search(design)]
+        failed += [f"{r.arm.name}/seed{r.seed}" for r in run_design(design, select_runs(design, options))]
     paths = write_report(design.results_dir)
     if options.publish:
         paths = publish(design.results_dir, REPORTS_ROOT / design.name)
     print(f"Summary: {paths['summary']}\nRuns table: {paths['runs']}")
     if failed:
-        log.error("%d run(s) failed: %s", len(failed), ", ".join(f"{r.arm.name}/seed{r.seed}" for r in failed))
+        log.error("%d run(s) failed: %s", len(failed), ", ".join(failed))
         return 1
     return 0
 

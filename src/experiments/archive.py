@@ -33,8 +33,9 @@ def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
     """Replace report_dir's raw files with results_dir's (no checkpoints), then render the report there."""
     shutil.rmtree(report_dir / "runs", ignore_errors=True)
     report_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("design.yaml", "provenance.json"):
-        shutil.copy2(results_dir / name, report_dir / name)
+    for name in ("design.yaml", "provenance.json", "trials.csv"):
+        if name != "trials.csv" or (results_dir / name).is_file():  # trials.csv: designs with a TPE search
+            shutil.copy2(results_dir / name, report_dir / name)
     for finished in sorted(results_dir.glob("runs/*/seed*/metrics.json")):
         run = finished.parent
         for name in RAW_FILES:

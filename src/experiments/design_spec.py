@@ -21,6 +21,7 @@ from src.config import CONFIG_DIR, available, compose
 from src.errors import ConfigError
 from src.experiments.baselines import build_baseline
 from src.experiments.fusion import FUSIONS
+from src.experiments.launchers import LauncherSettings, check_settings
 from src.experiments.stats import TESTS, metric_fn
 from src.rundir import is_finished
 from src.validation import require, require_choice
@@ -29,6 +30,25 @@ DESIGN_DIR = CONFIG_DIR / "design"
 RESULTS_ROOT = Path("results")
 ARM_KINDS = ("train", "baseline", "fusion")
 ARM_REF = re.compile(r"\{arm:([\w.-]+)\}")  # in an override: the run dir of that arm at the same seed
+
+
+BEST_ARM = "tpe_best"  # the arm of a TPE search's best trial
+
+
+@dataclass
+class TpeSchema:
+    """`tpe:` of a design: an Optuna TPE search on validation whose best trial becomes the arm `tpe_best`."""
+
+    params: dict[str, Any] = field(default_factory=dict)  # key -> [choices] | {low, high, log}, as in `random:`
+    n_trials: int = 20  # trials to finish (complete or pruned) over all workers
+    seed: int = 0  # the TPESampler's seed (worker k of a parallel search: seed + k)
+    n_startup_trials: int = 10  # random trials before TPE models the results
+    train_seed: int = 0  # the seed every trial trains with; not one of `seeds`, on which `tpe_best` is tested
+    storage: str | None = None  # an Optuna storage URL; null: sqlite:///<results>/<design>/search/optuna.db
+    prune: bool = True  # prune trials on their validation curve (MedianPruner)
+    prune_startup_trials: int = 2  # trials that finish before any is pruned
+    prune_warmup_steps: int = 0  # optimizer steps of a trial before it may be pruned
+    heartbeat_s: int = 60  # a trial silent for 2 heartbeats (its worker died) is retried from its checkpoint
 
 
 @dataclass
@@ -46,6 +66,8 @@ class DesignSchema:
     arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
     grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
     random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}
+    tpe: TpeSchema | None = None  # an adaptive search (src/experiments/search.py)
+    launcher: LauncherSettings = field(default_factory=LauncherSettings)  # where the training runs execute
 
 
 @dataclass(frozen=True)
@@ -154,17 +176,23 @@ class Design:
                 raise ConfigError(f"Design '{self.name}', arm '{run.arm.name}': {err}") from None
 
 
-def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT) -> Design:
-    """Load configs/design/<name>.yaml (or a path), check it and expand grid / random arms."""
+def load_design(name_or_path: str | Path, results_root: Path = RESULTS_ROOT, launcher: Sequence[str] = ()
+                ) -> Design:
+    """Load configs/design/<name>.yaml (or a path), check it and expand grid / random arms.
+
+    `launcher` holds `launcher.<key>=<value>` overrides of where the runs execute (command-line options)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = DESIGN_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ConfigError(f"Unknown design '{name_or_path}'. Available: {', '.join(available('design'))}.")
     try:
-        spec = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DesignSchema), OmegaConf.load(path)))
+        spec = OmegaConf.to_object(OmegaConf.merge(
+            OmegaConf.structured(DesignSchema), OmegaConf.load(path), OmegaConf.from_dotlist(list(launcher))
+        ))
     except OmegaConfBaseException as err:
-        raise ConfigError(f"Bad design {path}: '{err.full_key}': {err.msg}") from None
+        where = f"{path} (or a launcher option)" if launcher else str(path)
+        raise ConfigError(f"Bad design {where}: '{err.full_key}': {err.msg.splitlines()[0]}") from None
     arms = {name: parse_arm(name, value) for name, value in spec.arms.items()}
     arms.update(grid_arms(spec.grid))
     if spec.random:
@@ -206,6 +234,11 @@ def grid_arms(grid: dict[str, list[Any]]) -> dict[str, Arm]:
     return arms
 
 
+def distributions_of(params: dict[str, Any], where: str) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The Optuna distribution of every searched key (`where`: the design key they are under, for errors)."""
+    return {key: _distribution(f"{where}.{key}", spec) for key, spec in params.items()}
+
+
 def _distribution(key: str, spec: Any) -> optuna.distributions.BaseDistribution:
     """An Optuna distribution from `[choices]` or `{low, high, log}` (ints give an integer range)."""
     if isinstance(spec, list):
@@ -216,14 +249,14 @@ def _distribution(key: str, spec: Any) -> optuna.distributions.BaseDistribution:
         return optuna.distributions.FloatDistribution(
             float(spec["low"]), float(spec["high"]), log=spec.get("log", False)
         )
-    raise ConfigError(f"Bad random.params.{key}: give a list of choices or {{low, high, log}}.")
+    raise ConfigError(f"Bad {key}: give a list of choices or {{low, high, log}}.")
 
 
 def random_arms(random: dict[str, Any]) -> dict[str, Arm]:
     """`n_trials` arms sampled with Optuna's seeded RandomSampler (the same arms on every load)."""
     params = dict(random.get("params") or {})
     require(bool(params), "random.params", "name at least one key to sample")
-    distributions = {key: _distribution(key, spec) for key, spec in params.items()}
+    distributions = distributions_of(params, "random.params")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=random.get("seed", 0)))
     arms = {}
@@ -245,6 +278,9 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
     require(spec.selection_metric.startswith("val/"), "selection_metric",
             "choices are made on validation: name a val/ metric such as val/f1_macro")
     require_choice("primary_test", spec.primary_test, TESTS)
+    check_settings(spec.launcher)
+    if spec.tpe:
+        _check_tpe(spec.tpe, spec.seeds, arms)
     require(0.0 < spec.alpha < 1.0, "alpha", "must be in (0, 1)")
     for arm in arms.values():
         for name in arm.needs:
@@ -264,3 +300,14 @@ def _check(spec: DesignSchema, arms: dict[str, Arm]) -> None:
                     f"arms.{arm.name}.members",
                     f"'{member}' is not a training arm of this design",
                 )
+
+
+def _check_tpe(tpe: TpeSchema, seeds: list[int], arms: dict[str, Arm]) -> None:
+    """A TPE search samples known distributions, tunes on a seed the final runs do not use, and adds `tpe_best`."""
+    require(bool(tpe.params), "tpe.params", "name at least one key to search")
+    distributions_of(tpe.params, "tpe.params")
+    require(tpe.n_trials >= 1, "tpe.n_trials", "run at least one trial")
+    require(tpe.train_seed not in seeds, "tpe.train_seed",
+            f"the trials' seed must not be one of `seeds` {seeds}: the best trial is compared on seeds it was not "
+            "tuned on")
+    require(BEST_ARM not in arms, f"arms.{BEST_ARM}", "this name is the TPE search's best trial: rename the arm")

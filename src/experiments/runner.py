@@ -1,7 +1,8 @@
 """Run every (arm, seed) of a design; finished runs (metrics.json present) are skipped, so a design resumes.
 
-Training runs are ordinary `src.training.train` runs, in this process or in a pool of worker processes
-(one GPU each when GPUs are present); baselines and fusions run afterwards in this process.
+Training runs are ordinary `src.training.train` runs, executed by the design's launcher (this process, a pool of
+worker processes, SLURM jobs via submitit or Ray tasks; one GPU each where GPUs are present); baselines and
+fusions run afterwards in this process. Which runs to do is decided here, whatever the launcher.
 Every run saves the config that produced its numbers (config.yaml; baselines and fusions add their `arm`
 spec, a fusion its members' config hashes). A finished run whose saved config is not what the design
 composes now is refused (training) or redone (baselines and fusions: they are cheap).
@@ -10,13 +11,10 @@ composes now is refused (training) or redone (baselines and fusions: they are ch
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -25,9 +23,13 @@ from src.errors import ConfigError
 from src.experiments.baselines import run_baseline
 from src.experiments.design_spec import Design, RunSpec
 from src.experiments.fusion import Member, run_fusion
+from src.experiments.launchers import launch, run_here
 from src.experiments.results import comparable, config_hash
 from src.rundir import newest_checkpoint, read_config
 from src.training import train
+
+if TYPE_CHECKING:
+    from lightning.pytorch.callbacks import Callback
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def run_config(design: Design, run: RunSpec) -> DictConfig:
     return cfg
 
 
-def _is_stale(design: Design, run: RunSpec) -> bool:
+def is_stale(design: Design, run: RunSpec) -> bool:
     """The run's saved config.yaml is missing (an older version's run) or not what the design composes now."""
     saved = read_config(run.run_dir)
     now = comparable(yaml.safe_load(to_yaml(run_config(design, run))))
@@ -78,7 +80,7 @@ def _is_stale(design: Design, run: RunSpec) -> bool:
 
 def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]:
     """Refuse to skip finished training runs made with another config; return such baselines and fusions."""
-    stale = [r for r in runs if r.done and _is_stale(design, r)]
+    stale = [r for r in runs if r.done and is_stale(design, r)]
     trained = [str(r.run_dir) for r in stale if r.arm.kind == "train"]
     if trained:
         raise ConfigError(
@@ -92,9 +94,7 @@ def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]
 def execute(design: Design, run: RunSpec) -> dict[str, Any]:
     """Run one (arm, seed): train, fit a baseline or fuse members; returns its metrics summary."""
     if run.arm.kind == "train":
-        # An interrupted run resumes from its last/interrupted checkpoint (OnExceptionCheckpoint writes one).
-        resume = ["ckpt_path=last"] if newest_checkpoint([run.run_dir]) is not None else []
-        return train(design.compose_run(run, resume))
+        return train_run(design, run)
     cfg = run_config(design, run)
     arm = OmegaConf.to_container(cfg.arm)  # read back from the config it saves: that config made the numbers
     if run.arm.kind == "baseline":
@@ -103,27 +103,26 @@ def execute(design: Design, run: RunSpec) -> dict[str, Any]:
     return run_fusion(arm["fusion"], members, cfg, run.run_dir)
 
 
+def train_run(design: Design, run: RunSpec, callbacks: Sequence[Callback] = (), test: bool = True) -> dict[str, Any]:
+    """Train one run; an interrupted one resumes from its last/interrupted checkpoint in its own run dir."""
+    resume = ["ckpt_path=last"] if newest_checkpoint([run.run_dir]) is not None else []
+    return train(design.compose_run(run, resume), callbacks, test)
+
+
 def member_of(design: Design, arm: str, seed: int) -> Member:
     """The run of training arm `arm` at `seed`, as a fusion member."""
     spec = design.run_of(arm, seed)
     return Member(spec.run_dir, design.compose_run(spec))
 
 
-def _init_worker(devices: Any, threads: int) -> None:
-    """Pin a worker process to one GPU (when there are GPUs) and its share of CPU threads."""
-    if devices is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(devices.get())
-    torch.set_num_threads(threads)
-
-
 def _execute_in_worker(design: Design, run: RunSpec) -> str:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """What a launcher calls for one run (module-level: it is pickled to workers, jobs and tasks)."""
     execute(design, run)
     return str(run.run_dir)
 
 
-def run_design(design: Design, workers: int = 1, select: list[RunSpec] | None = None) -> list[RunSpec]:
-    """Run the missing runs of the design (or of `select`); returns the runs that failed."""
+def run_design(design: Design, select: list[RunSpec] | None = None) -> list[RunSpec]:
+    """Run the missing runs of the design (or of `select`) on its launcher; returns the runs that failed."""
     design.check_configs()
     for run in check_finished_configs(design, select or design.runs()):
         log.warning("Redoing %s: its saved config.yaml is missing or not what the design composes now.", run.run_dir)
@@ -146,42 +145,11 @@ def run_design(design: Design, workers: int = 1, select: list[RunSpec] | None = 
     for index, wave in enumerate(waves):
         blocked = {(r.arm.name, r.seed) for r in failed}
         ready = [r for r in wave if not any((m, r.seed) in blocked for m in (*r.arm.needs, *r.arm.members))]
-        parallel = workers > 1 and len(ready) > 1 and index < 2
-        failed += _run_pool(design, ready, workers) if parallel else _run_here(design, ready)
-    return failed
-
-
-def _run_here(design: Design, runs: list[RunSpec]) -> list[RunSpec]:
-    failed = []
-    for index, run in enumerate(runs, 1):
-        log.info("[%d/%d] %s / seed %d", index, len(runs), run.arm.name, run.seed)
-        try:
-            execute(design, run)
-        except Exception:  # noqa: BLE001 - one failed run must not stop the others; reported at the end
-            log.exception("Run %s failed", run.run_dir)
-            failed.append(run)
-    return failed
-
-
-def _run_pool(design: Design, runs: list[RunSpec], workers: int) -> list[RunSpec]:
-    """Training runs in `workers` spawned processes; each gets one GPU when GPUs are present."""
-    context = mp.get_context("spawn")
-    gpus = torch.cuda.device_count()
-    devices = None
-    if gpus:
-        devices = context.Manager().Queue()
-        for index in range(workers):
-            devices.put(index % gpus)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    failed = []
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(devices, threads)
-    ) as pool:
-        futures = {pool.submit(_execute_in_worker, design, run): run for run in runs}
-        for future in as_completed(futures):
-            try:
-                log.info("Finished %s", future.result())
-            except Exception:  # noqa: BLE001 - reported at the end, the other runs go on
-                log.exception("Run %s failed", futures[future].run_dir)
-                failed.append(futures[future])
+        calls = [(design, r) for r in ready]
+        labels = [f"{r.arm.name}/seed{r.seed}" for r in ready]
+        if index < 2:  # training runs go to the launcher; baselines and fusions are cheap: here
+            failures = launch(design.spec.launcher, _execute_in_worker, calls, labels, design.results_dir)
+        else:
+            failures = run_here(_execute_in_worker, calls, labels)
+        failed += [ready[i] for i in failures]
     return failed

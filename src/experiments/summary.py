@@ -132,6 +132,44 @@ def _against_control(results: Results, selected: str) -> str:
     return f", which {verdict} the control `{results.control}` on validation ({_fmt(arm)} vs {_fmt(control)})"
 
 
+def search_markdown(results: Results) -> str:
+    """The TPE search's trials (trials.csv) and how its best trial is tested; empty without a search."""
+    path = results.dir / "trials.csv"
+    tpe = results.record.get("tpe")
+    if not tpe or not path.is_file():
+        return ""
+    trials = pd.read_csv(path)
+    params = [c for c in trials.columns if c.startswith("params_")]
+    counts = trials["state"].value_counts()
+    best = trials[trials["best"]]
+    lines = [
+        "## Search: Optuna TPE on validation", "",
+        f"{len(trials)} trials ({', '.join(f'{n} {state.lower()}' for state, n in counts.items())}; "
+        f"{tpe['n_trials']} asked), each trained with seed {tpe['train_seed']} and scored on "
+        f"`{results.selection_metric}` (validation"
+        + ("; hopeless ones pruned on their validation curve by the median pruner" if tpe["prune"] else "")
+        + "); no trial read the test split.",
+        "",
+        "| trial | state | " + results.selection_metric + " | last step | " + " | ".join(
+            p.removeprefix("params_") for p in params) + " |",
+        "|---:|---|---:|---:|" + "---|" * len(params),
+    ]
+    for row in trials.to_dict("records"):
+        mark = " (best)" if row["best"] else ""
+        cells = [f"{row[p]:.4g}" if isinstance(row[p], float) else str(row[p]) for p in params]
+        lines.append(f"| {row['number']}{mark} | {row['state']} | {_fmt(row['value'])} | {row['last_step']} | "
+                     + " | ".join(cells) + " |")
+    if best.empty:
+        return "\n".join([*lines, "", "No trial completed: the search chose nothing yet.", ""])
+    chosen = best.iloc[0]
+    tested = "" if "tpe_best" not in results.arms else (
+        f" It ran as the arm `tpe_best` on the design's seeds, which the search did not use, and is compared with "
+        f"the control `{results.control}` on the test split below."
+    )
+    return "\n".join([*lines, "", f"Best trial: #{chosen['number']} ({results.selection_metric} "
+                       f"{_fmt(chosen['value'])}).{tested}", ""])
+
+
 def provenance_markdown(out: Path) -> str:
     """Command, commit, packages and machine from provenance.json (written when the design ran)."""
     path = out / "provenance.json"
@@ -173,6 +211,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "",
         selection_markdown(results),
         "",
+        *([search_markdown(results)] if results.record.get("tpe") else []),
         "## Test split: metrics (mean ± std over seeds)",
         "",
         metrics_markdown(arms),

@@ -19,6 +19,7 @@ SHIPPED = [
     "schedules",
     "tiny",
     "tiny_fusion",
+    "tiny_tpe",
     "transfer_modes",
 ]
 

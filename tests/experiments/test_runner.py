@@ -101,7 +101,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(
     (run.run_dir / "checkpoints").mkdir(parents=True)
     (run.run_dir / "checkpoints" / "interrupted.ckpt").write_bytes(b"")
     seen = []
-    monkeypatch.setattr(runner, "train", lambda cfg: seen.append(cfg) or {})
+    monkeypatch.setattr(runner, "train", lambda cfg, *_: seen.append(cfg) or {})
     runner.execute(design, run)
     assert seen[0].ckpt_path == "last" and seen[0].run_dir == str(run.run_dir)
 
@@ -160,7 +160,7 @@ arms:
 """
 
 
-def _fake_train(cfg: DictConfig) -> dict:
+def _fake_train(cfg: DictConfig, *_: object) -> dict:
     """A training run without the training: its config.yaml, random predictions on fixed labels, metrics.json."""
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

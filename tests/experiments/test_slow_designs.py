@@ -51,6 +51,7 @@ arms:
 def test_a_pool_of_two_worker_processes_runs_the_tiny_design(tmp_path: Path, data_cache: Path) -> None:
     design = load_design("tiny", results_root=tmp_path)
     design.spec.base.append(f"data.cache_dir={data_cache}")
-    assert runner.run_design(design, workers=2) == []
+    design.spec.launcher.workers = 2
+    assert runner.run_design(design) == []
     assert all(run.done for run in design.runs())
     assert pd.read_csv(write_report(design.results_dir, n_resamples=100)["runs"]).shape[0] == 6
