@@ -37,14 +37,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("src.train")
 RUNS_ROOT = Path("runs")
-CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
+# What a run resumes from: the epoch's last, Ctrl-C/crash, and mid-epoch (src.callbacks.checkpoint) checkpoints.
+RESUME_PATTERNS = ("last.ckpt", "interrupted.ckpt", "step-*.ckpt")
 # DDP worker processes re-run this script; they find the parent's run dir in this variable.
 RUN_DIR_ENV = "LAB_RUN_DIR"
 
 
 def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
-    """The most recently written last/interrupted checkpoint among `run_dirs`."""
-    found = [d / "checkpoints" / n for d in run_dirs for n in CHECKPOINT_NAMES if (d / "checkpoints" / n).is_file()]
+    """The most recently written last/interrupted/mid-epoch checkpoint among `run_dirs`."""
+    found = [path for d in run_dirs for pattern in RESUME_PATTERNS for path in (d / "checkpoints").glob(pattern)]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
@@ -104,12 +105,13 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any]) -> L.Traine
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    from src.callbacks.checkpoint import RestoreLoaderState
     from src.callbacks.epoch_seed import EpochSeed
 
     specs = dict(cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = build_callbacks(specs, run_dir) + [EpochSeed(cfg.seed)]
+    callbacks = build_callbacks(specs, run_dir) + [EpochSeed(cfg.seed), RestoreLoaderState()]
     try:
         return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                          **trainer_arguments(cfg.trainer, run_dir))

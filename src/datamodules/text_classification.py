@@ -10,6 +10,7 @@ from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from src.datamodules.augmentation import (
@@ -22,6 +23,7 @@ from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.cleaning import CleaningStats, clean_dataset
 from src.datamodules.hashing import stable_hash
 from src.datamodules.samplers import (
+    EpochSeeded,
     EpochTaggedSampler,
     SeededLengthGroupedSampler,
     SeededRandomSampler,
@@ -224,25 +226,28 @@ class TextClassificationDataModule(L.LightningDataModule):
         return ((text[: spans[head - 1][1]].rstrip() + " ") if head else "") + text[tail_start:].lstrip()
 
     def _loader(self, dataset: Any, batch_size: int, sampler: Sampler | None = None,
-                shuffle: bool = False) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
-                          collate_fn=self.collator, num_workers=self.cfg.num_workers,
-                          persistent_workers=self.cfg.num_workers > 0)
+                loader_class: type[DataLoader] = DataLoader) -> DataLoader:
+        return loader_class(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.collator,
+                            num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, length-grouped or class-weighted order; online augmentation re-noises rows every epoch.
 
         Samplers are seeded from (seed, epoch) (src/datamodules/samplers.py), identically on every rank,
         so under DDP Lightning's DistributedSampler(Wrapper) shards one shared order into disjoint parts
-        (the wrapper forwards `set_epoch` to the sampler it wraps)."""
+        (the wrapper forwards `set_epoch` to the sampler it wraps).
+
+        A torchdata StatefulDataLoader: Lightning saves its state (the sampler's epoch and position) in every
+        checkpoint and restores it on resume, so a mid-epoch checkpoint resumes at the next unseen batch."""
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
             return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
-                                sampler=sampler)
+                                sampler=sampler, loader_class=StatefulDataLoader)
         dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, self._encode_one)
-        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler))
+        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler),
+                            loader_class=StatefulDataLoader)
 
-    def train_sampler(self) -> Sampler[int]:
+    def train_sampler(self) -> EpochSeeded:
         """Class-weighted (weighted_sampler balancing), length-grouped or uniform order, seeded per epoch."""
         weights = self.row_sampling_weights()
         if weights is not None:

@@ -1,0 +1,62 @@
+"""Crash anywhere, lose little: a run SIGKILLed at any step resumes from its newest checkpoint (mid-epoch ones
+included) and ends bit-identical to the uninterrupted run."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.config import compose
+from src.train import newest_checkpoint, train
+
+REPO = Path(__file__).resolve().parents[1]
+MID_EPOCH = ("callbacks.mid_epoch_checkpoint={_target_: src.callbacks.checkpoint.MidEpochCheckpoint, "
+             "every_n_train_steps: 3, every_minutes: null}")
+# 64 rows / 8 per batch = 8 steps an epoch, 16 in all; step checkpoints at 3, 6, 9, 12, 15.
+RUN = ("experiment=imdb_tiny", "trainer.enable_progress_bar=false", "logger=csv", "data.limit_train=64",
+       "data.limit_val=32", "data.limit_test=32", "data.max_length=64", "data.batch_size=8", "trainer.max_epochs=2",
+       MID_EPOCH)
+
+
+def run_args(run_dir: Path, cache: Path, *extra: str) -> list[str]:
+    return [*RUN, f"run_dir={run_dir}", f"data.cache_dir={cache}", *extra]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+def kill_at(step: int, args: list[str]) -> str:
+    """Run training in a subprocess that SIGKILLs itself after `step` optimizer steps; its stderr."""
+    done = subprocess.run([sys.executable, "-m", "tests.sigkill_run", str(step), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    return done.stderr
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """(data cache, run dir, summary) of the run nothing interrupts."""
+    cache, run_dir = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("full")
+    return cache, run_dir, train(compose(run_args(run_dir, cache)))
+
+
+def test_sigkill_mid_epoch_1_at_a_checkpoint_and_mid_epoch_2_resumes_bit_identical(
+        uninterrupted: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    cache, full_dir, full = uninterrupted
+    args = run_args(tmp_path, cache)
+    # (kill after step, checkpoint the next run resumes from): mid-epoch 1, exactly at a checkpoint, mid-epoch 2.
+    for step, resumed_from in ((5, "step-000003.ckpt"), (6, "step-000006.ckpt"), (11, "step-000009.ckpt")):
+        stderr = kill_at(step, args if step == 5 else [*args, "ckpt_path=last"])
+        assert "not resumable" not in stderr
+        assert newest_checkpoint([tmp_path]).name == resumed_from
+    resumed = train(compose([*args, "ckpt_path=last"]))
+    assert resumed["global_step"] == full["global_step"] == 16
+    expected, got = weights(full_dir), weights(tmp_path)
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0, msg=name)
+    assert resumed["test"] == full["test"] and resumed["validation"] == full["validation"]
