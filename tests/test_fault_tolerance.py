@@ -1,6 +1,7 @@
 """Crash anywhere, lose little: a run SIGKILLed at any step resumes from its newest checkpoint (mid-epoch ones
 included) and ends bit-identical to the uninterrupted run."""
 
+import logging
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import pytest
 import torch
 
 from src.config import compose
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.modules.model_builder import load_tokenizer
 from src.train import newest_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,3 +63,21 @@ def test_sigkill_mid_epoch_1_at_a_checkpoint_and_mid_epoch_2_resumes_bit_identic
     for name, tensor in expected.items():
         torch.testing.assert_close(got[name], tensor, rtol=0, atol=0, msg=name)
     assert resumed["test"] == full["test"] and resumed["validation"] == full["validation"]
+
+
+def test_truncated_tokenization_cache_file_is_named_and_rebuilt(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    cfg = compose(["experiment=imdb_tiny", f"data.cache_dir={tmp_path}", "data.limit_train=32", "data.limit_val=8",
+                   "data.limit_test=8", "data.max_length=32"])
+
+    def tokenized_train() -> list[list[int]]:
+        datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+        datamodule.setup("fit")
+        return list(datamodule.splits["train"].with_format(None)["input_ids"])  # read now: the file changes
+
+    expected = tokenized_train()
+    [cache_file] = (tmp_path / "tokenized").rglob("train-*.arrow")
+    cache_file.write_bytes(cache_file.read_bytes()[: cache_file.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING):
+        assert tokenized_train() == expected
+    assert f"Tokenization cache {cache_file} is unreadable" in caplog.text

@@ -1,11 +1,13 @@
 """`TextClassificationDataModule`: raw text -> cleaned, balanced, augmented, tokenized, padded batches."""
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
+import pyarrow as pa
 from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
@@ -34,6 +36,7 @@ from src.errors import DataError
 from src.seeds import numpy_rng, sklearn_state
 
 SPLITS = ("train", "validation", "test")
+log = logging.getLogger(__name__)
 
 
 def stratified_subset(dataset: Dataset, size: int | None, random_state: np.random.RandomState) -> Dataset:
@@ -185,19 +188,32 @@ class TextClassificationDataModule(L.LightningDataModule):
         return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
     def _tokenize(self, split: str, dataset: Dataset) -> Dataset:
+        """The tokenized split, from the on-disk cache when it holds it; an unreadable cache file is rebuilt."""
         cache_dir = Path(self.cfg.cache_dir) / "tokenized" / self.cfg.name
         cache_dir.mkdir(parents=True, exist_ok=True)
         key = self.cache_key(split, dataset)
-        tokenized = dataset.map(
+        cache_file = cache_dir / f"{split}-{key}.arrow"
+        try:
+            tokenized = self._map_tokenize(split, dataset, key, cache_file)
+        except (OSError, pa.ArrowException) as err:
+            if not cache_file.is_file():
+                raise
+            log.warning("Tokenization cache %s is unreadable (%s: %s); rebuilding it.", cache_file,
+                        type(err).__name__, err)
+            cache_file.unlink()
+            tokenized = self._map_tokenize(split, dataset, key, cache_file)
+        return tokenized.rename_column("label", "labels").with_format("torch")
+
+    def _map_tokenize(self, split: str, dataset: Dataset, key: str, cache_file: Path) -> Dataset:
+        return dataset.map(
             self._tokenize_batch,
             batched=True,
             remove_columns=["text"],
-            cache_file_name=str(cache_dir / f"{split}-{key}.arrow"),
+            cache_file_name=str(cache_file),  # datasets writes it to a temporary file and renames it when done
             new_fingerprint=key,  # else datasets dill-hashes this bound method, datamodule and all (seconds)
             load_from_cache_file=True,
             desc=f"Tokenizing {split}",
         )
-        return tokenized.rename_column("label", "labels").with_format("torch")
 
     def _tokenize_batch(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         encoded = self.encode(batch["text"])
