@@ -31,11 +31,12 @@ def wandb_address() -> tuple[str, int]:
 
 
 def has_wandb_api_key() -> bool:
-    """True when W&B credentials exist (WANDB_API_KEY, or a `wandb login` netrc entry for the server's host)."""
+    """True when W&B credentials exist (WANDB_API_KEY, or a `wandb login` entry for the server's host in the netrc
+    file W&B reads: $NETRC, else ~/.netrc)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
-        return netrc.netrc().authenticators(wandb_address()[0]) is not None
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(wandb_address()[0]) is not None
     except (FileNotFoundError, netrc.NetrcParseError):
         return False
 
