@@ -81,3 +81,19 @@ def test_truncated_tokenization_cache_file_is_named_and_rebuilt(tmp_path: Path,
     with caplog.at_level(logging.WARNING):
         assert tokenized_train() == expected
     assert f"Tokenization cache {cache_file} is unreadable" in caplog.text
+
+
+def test_resumed_run_continues_its_offline_wandb_run(tmp_path: Path, data_cache: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")  # inherited by the killed process
+    args = [*run_args(tmp_path, data_cache, "logger=wandb", "trainer.max_epochs=1", "data.limit_train=32")]
+    kill_at(3, args)  # after the step-3 checkpoint; 4 steps in all
+    try:
+        train(compose([*args, "ckpt_path=last"]))
+    finally:
+        wandb.finish()
+    run_id = (tmp_path / "wandb_id").read_text()
+    parts = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(parts) == 2 and all(part.endswith(f"-{run_id}") for part in parts), parts

@@ -56,6 +56,13 @@ class MidEpochCheckpoint(ModelCheckpoint):
         # ModelCheckpoint's batch-end test already fires on either trigger; only its constructor refuses both.
         self._train_time_interval = timedelta(minutes=every_minutes) if every_minutes else None
 
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Training is over and the run's `last.ckpt` is newer: the step checkpoint would only take disk space."""
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        if self.best_model_path and last and Path(last).is_file() and last != self.best_model_path:
+            trainer.strategy.remove_checkpoint(self.best_model_path)
+            self.best_model_path = ""
+
 
 class InterruptCheckpoint(Callback):
     """Saves `<dirpath>/<filename>.ckpt` when training stops on Ctrl-C or an exception; `ckpt_path=last` resumes it.
