@@ -2,6 +2,8 @@
 
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +14,15 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from src import eval as eval_entry
-from src import train as train_entry
+from src import training
+from src.cli import eval as eval_entry
+from src.cli import train as train_entry
+from src.config import REPO_ROOT
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import HubUnreachableError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
-from src.train import train
+from src.training import train
 
 MakeCfg = Callable[..., DictConfig]
 QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64")
@@ -90,9 +94,9 @@ class _InterruptAt(L.Callback):
 
 def _interrupted_train(cfg: DictConfig, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run `train(cfg)` and press Ctrl-C (KeyboardInterrupt) when `step` is reached."""
-    original_build = train_entry.build_callbacks
+    original_build = training.build_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(train_entry, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
+        patch.setattr(training, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
         with pytest.raises(SystemExit):
             train(cfg)
 
@@ -183,3 +187,17 @@ def test_reported_loss_is_plain_nll_and_validation_is_recorded(make_cfg: MakeCfg
         assert metrics[f"{prefix}loss"] == pytest.approx(nll, rel=1e-4)
         assert metrics[f"{prefix}acc"] == pytest.approx((table["pred"] == table["label"]).mean())
     assert "train/objective" in pd.read_csv(run_dir / "csv" / "metrics.csv").columns
+
+
+def test_lightnings_leafspec_deprecation_is_filtered_for_its_module_only() -> None:
+    """In a fresh interpreter (pytest resets filters set while it imports): src's filter hides the notice Lightning's
+    result collection triggers at the start of every fit, and nothing else."""
+    code = ("import warnings, src\n"
+            "from lightning.pytorch.utilities._pytree import _tree_flatten\n"
+            "_tree_flatten({'loss': 1.0})\n"
+            "warnings.warn_explicit('`isinstance(treespec, LeafSpec)` is deprecated', FutureWarning, 'elsewhere.py', 1,"
+            " module='elsewhere')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if "LeafSpec" in line] == [
+        "elsewhere.py:1: FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated"]

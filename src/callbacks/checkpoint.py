@@ -68,7 +68,7 @@ class InterruptCheckpoint(Callback):
     """Saves `<dirpath>/<filename>.ckpt` when training stops on Ctrl-C or an exception; `ckpt_path=last` resumes it.
 
     Not Lightning's OnExceptionCheckpoint: with that one configured, every fresh `fit` warns twice while it looks
-    for a checkpoint to resume by itself (src.train decides what to resume), and it saves without `weights_only`.
+    for a checkpoint to resume by itself (src.rundir decides what to resume), and it saves without `weights_only`.
 
     An exception can come after a batch was fetched but before it was trained on; the loader has then moved past
     a batch that Lightning's progress will replay on resume. So this checkpoint carries the loader state of the

@@ -22,17 +22,18 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from src.callbacks.pruning import MagnitudePruning
+from src.callbacks.magnitude_pruning import MagnitudePruning
 from src.compression.export import export_int8
-from src.compression.pruning import HEAD_NAMES, fold_masks, make_permanent
 from src.compression.quantization import (
     attach_fake_quant,
     detach_fake_quant,
     drop_fake_quant_keys,
     keep_fake_quant_last,
 )
+from src.compression.sparsity import fold_masks, make_permanent
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
+from src.modules.anatomy import HEAD_NAMES
 from src.validation import require
 
 log = logging.getLogger(__name__)
