@@ -7,7 +7,7 @@ import sys
 
 import lightning as L
 
-from src import train as training
+from src import training
 from src.config import compose
 
 

@@ -2,6 +2,7 @@
 included) and ends bit-identical to the uninterrupted run."""
 
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,8 @@ import torch
 from src.config import compose
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
-from src.train import newest_checkpoint, train
+from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
+from src.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 MID_EPOCH = ("callbacks.mid_epoch_checkpoint={_target_: src.callbacks.checkpoint.MidEpochCheckpoint, "
@@ -83,17 +85,35 @@ def test_truncated_tokenization_cache_file_is_named_and_rebuilt(tmp_path: Path,
     assert f"Tokenization cache {cache_file} is unreadable" in caplog.text
 
 
-def test_resumed_run_continues_its_offline_wandb_run(tmp_path: Path, data_cache: Path,
+def test_truncated_last_checkpoint_is_named_and_the_previous_one_resumed(
+        uninterrupted: tuple[Path, Path, dict], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, full_dir, _ = uninterrupted
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    previous, last = checkpoints / "step-000006.ckpt", checkpoints / "last.ckpt"
+    shutil.copy(next((full_dir / "checkpoints").glob("best-*.ckpt")), previous)
+    data = (full_dir / "checkpoints" / "last.ckpt").read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # newer than `previous`, cut short as by a full disk
+    with caplog.at_level(logging.WARNING):
+        run_dir, ckpt = resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last",
+                                                          f"run_dir={tmp_path}"]))
+    assert (run_dir, ckpt) == (tmp_path, str(previous))
+    assert f"Checkpoint {last} is damaged" in caplog.text
+    assert not last.exists() and (checkpoints / "last.ckpt.damaged").is_file()  # out of the resumed run's way
+
+
+def test_resumed_run_continues_its_wandb_run_offline(tmp_path: Path, data_cache: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import wandb
 
-    monkeypatch.setenv("WANDB_MODE", "offline")  # inherited by the killed process
-    args = [*run_args(tmp_path, data_cache, "logger=wandb", "trainer.max_epochs=1", "data.limit_train=32")]
-    kill_at(3, args)  # after the step-3 checkpoint; 4 steps in all
-    try:
-        train(compose([*args, "ckpt_path=last"]))
-    finally:
-        wandb.finish()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = [*run_args(tmp_path, data_cache, "logger=wandb", "data.limit_train=16", "data.limit_val=8",
+                      "data.limit_test=8")]
+    for part in ([*args, "trainer.max_epochs=1"], [*args, "trainer.max_epochs=2", "ckpt_path=last"]):
+        try:
+            train(compose(part))
+        finally:
+            wandb.finish()
     run_id = (tmp_path / "wandb_id").read_text()
     parts = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
     assert len(parts) == 2 and all(part.endswith(f"-{run_id}") for part in parts), parts

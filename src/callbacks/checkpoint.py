@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from src.errors import ConfigError
+from src.rundir import atomic_open
 
 
 class LastEpochCheckpoint(ModelCheckpoint):
@@ -116,3 +120,17 @@ class RestoreLoaderState(Callback):
         if fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
             fit_loop._load_combined_loader_states()
             iter(fit_loop._data_fetcher)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made crash-safe for local paths: `torch.save` streams into a temporary file
+    beside the target, which is flushed and renamed over it (src.rundir.atomic_open). Lightning's own writer
+    builds the whole checkpoint in memory, then stages it in the system temp directory and moves it: a copy, not
+    a rename, when that directory is on another filesystem, so a kill mid-copy left a truncated checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if storage_options is not None or not _is_local_file_protocol(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        with atomic_open(Path(path), "wb") as file:
+            torch.save(checkpoint, file)
