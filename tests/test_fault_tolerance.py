@@ -56,7 +56,7 @@ def test_sigkill_mid_epoch_1_at_a_checkpoint_and_mid_epoch_2_resumes_bit_identic
     # (kill after step, checkpoint the next run resumes from): mid-epoch 1, exactly at a checkpoint, mid-epoch 2.
     for step, resumed_from in ((5, "step-000003.ckpt"), (6, "step-000006.ckpt"), (11, "step-000009.ckpt")):
         stderr = kill_at(step, args if step == 5 else [*args, "ckpt_path=last"])
-        assert "not resumable" not in stderr
+        assert "not resumable" not in stderr and "set_vital" not in stderr  # src filters torchdata's notice
         assert newest_checkpoint([tmp_path]).name == resumed_from
     resumed = train(compose([*args, "ckpt_path=last"]))
     assert resumed["global_step"] == full["global_step"] == 16
