@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from src.config import compose
+from src import rundir
+from src.callbacks.checkpoint import AtomicCheckpointIO
+from src.config import compose, to_object
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
-from src.training import train
+from src.training import build_trainer, train
 
 REPO = Path(__file__).resolve().parents[1]
 MID_EPOCH = ("callbacks.mid_epoch_checkpoint={_target_: src.callbacks.checkpoint.MidEpochCheckpoint, "
@@ -117,3 +119,21 @@ def test_resumed_run_continues_its_wandb_run_offline(tmp_path: Path, data_cache:
     run_id = (tmp_path / "wandb_id").read_text()
     parts = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
     assert len(parts) == 2 and all(part.endswith(f"-{run_id}") for part in parts), parts
+
+
+def test_a_write_killed_midway_leaves_the_old_file_and_the_resume_drops_its_remains(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text('{"test": 1}')
+    code = ("import os, signal\nfrom src.rundir import atomic_open\n"
+            f"with atomic_open({str(target)!r}) as file:\n"
+            "    file.write('{\"te'); file.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert target.read_text() == '{"test": 1}'
+    [partial] = tmp_path.glob(".metrics.json.*.tmp")
+    assert rundir.remove_partial_writes(tmp_path) == [partial] and not partial.exists()
+
+
+def test_the_trainer_writes_checkpoints_through_the_atomic_writer(tmp_path: Path) -> None:
+    trainer = build_trainer(to_object(compose(run_args(tmp_path, tmp_path))), tmp_path, [])
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
