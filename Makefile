@@ -14,7 +14,7 @@ RERUN ?=
 PUBLISH ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval pretrain merge bench design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean
+.PHONY: help install train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (
 
 bench: ## Throughput benchmark: template vs plain PyTorch loop vs HF Trainer, dynamic padding (benchmarks/results.md)
 	$(PY) -m benchmarks.bench $(ARGS)
+
+checkpoint-overhead: ## Wall time with / without mid-epoch checkpoints on a slice of the offline default -> reports/checkpoint_overhead/
+	$(PY) -m benchmarks.checkpoint_overhead $(ARGS)
 
 design: ## Run configs/design/$(DESIGN).yaml (resumes; LAUNCHER=local|submitit|ray, WORKERS=N), its report; PUBLISH=1 -> reports/
 	@test -n "$(DESIGN)" || { echo "usage: make design DESIGN=<name> [LAUNCHER=local|submitit|ray] [WORKERS=2] [PUBLISH=1]  (configs/design/)"; exit 2; }

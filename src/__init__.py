@@ -13,3 +13,8 @@ for _noisy in ("torchao", "torch.utils._pytree"):
 # ignored for that message from that module only.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning,
                         module=r"lightning\.pytorch\.utilities\._pytree")
+
+# torchdata 0.11's StatefulDataLoader (the train loader: resumable mid-epoch) calls torch.set_vital, deprecated in
+# torch 2.13, each time it is built. torchdata's to fix and harmless: ignored for that message from that module only.
+warnings.filterwarnings("ignore", message=r"'set_vital' is deprecated", category=UserWarning,
+                        module=r"torchdata\.stateful_dataloader\.stateful_dataloader")

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, WandbLogger
 
@@ -15,22 +16,34 @@ from src.schemas import RunConfig
 
 log = logging.getLogger(__name__)
 
-WANDB_HOST = "api.wandb.ai"
+DEFAULT_WANDB_BASE_URL = "https://api.wandb.ai"
+
+
+def wandb_base_url() -> str:
+    """The W&B server: WANDB_BASE_URL (a self-hosted server) or W&B's cloud."""
+    return os.environ.get("WANDB_BASE_URL") or DEFAULT_WANDB_BASE_URL
+
+
+def wandb_address() -> tuple[str, int]:
+    """(host, port) of the W&B server."""
+    url = urlsplit(wandb_base_url())
+    return url.hostname or "", url.port or (80 if url.scheme == "http" else 443)
 
 
 def has_wandb_api_key() -> bool:
-    """True when W&B credentials exist (WANDB_API_KEY or a `wandb login` netrc entry)."""
+    """True when W&B credentials exist (WANDB_API_KEY, or a `wandb login` entry for the server's host in the netrc
+    file W&B reads: $NETRC, else ~/.netrc)."""
     if os.environ.get("WANDB_API_KEY"):
         return True
     try:
-        return netrc.netrc().authenticators(WANDB_HOST) is not None
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(wandb_address()[0]) is not None
     except (FileNotFoundError, netrc.NetrcParseError):
         return False
 
 
 def wandb_reachable(timeout: float = 3.0) -> bool:
     try:
-        socket.create_connection((WANDB_HOST, 443), timeout=timeout).close()
+        socket.create_connection(wandb_address(), timeout=timeout).close()
         return True
     except OSError:
         return False
@@ -45,17 +58,21 @@ def resolve_wandb_mode(configured: str | None) -> tuple[str, str | None]:
     if not has_wandb_api_key():
         return "offline", "no W&B API key (set WANDB_API_KEY or run `wandb login`)"
     if not wandb_reachable():
-        return "offline", f"{WANDB_HOST} is unreachable"
+        return "offline", f"{wandb_base_url()} is unreachable"
     return "online", None
 
 
-def build_loggers(cfg: RunConfig, run_dir: Path, run_name: str, config: dict[str, Any]) -> list[Logger]:
+def build_loggers(cfg: RunConfig, run_dir: Path, run_name: str, config: dict[str, Any],
+                  wandb_id: str | None = None) -> list[Logger]:
     """CSV logger in run_dir/csv, W&B (project, group, tags, full config) when enabled, then the configured
-    `_target_` loggers (one that takes `save_dir` writes to <run_dir>/<its name>)."""
+    `_target_` loggers (one that takes `save_dir` writes to <run_dir>/<its name>).
+
+    `wandb_id`: the W&B run to write to; a resumed training run passes its first part's id, and W&B continues that
+    run (resume="allow": created if it does not exist yet, e.g. when the first part ran offline and is unsynced)."""
     loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
     wandb_cfg = cfg.logger.wandb
     if wandb_cfg.enabled:
-        wandb_logger = _wandb_logger(wandb_cfg, cfg, run_dir, run_name, config)
+        wandb_logger = _wandb_logger(wandb_cfg, cfg, run_dir, run_name, config, wandb_id)
         if wandb_logger is not None:
             loggers.append(wandb_logger)
     for name, spec in cfg.logger.others().items():
@@ -74,14 +91,15 @@ def local_mlflow_logger(save_dir: str, experiment_name: str = "llm-optimization-
                         tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "artifacts"))
 
 
-def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str,
-                  config: dict[str, Any]) -> WandbLogger | None:
+def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str, config: dict[str, Any],
+                  wandb_id: str | None) -> WandbLogger | None:
     mode, reason = resolve_wandb_mode(wandb_cfg.mode)
     if reason:
-        log.warning("W&B: switching to offline mode, %s. Sync later with `wandb sync %s/wandb`.", reason, run_dir)
+        log.warning("W&B: switching to offline mode, %s. Sync later with `wandb sync %s/wandb/offline-run-*` "
+                    "(the parts of a resumed run go into one W&B run).", reason, run_dir)
     kwargs = dict(project=wandb_cfg.project, entity=wandb_cfg.entity, group=wandb_cfg.group,
                   job_type=wandb_cfg.job_type, tags=list(cfg.tags), notes=cfg.notes, name=run_name,
-                  save_dir=str(run_dir), log_model=wandb_cfg.log_model, config=config)
+                  save_dir=str(run_dir), log_model=wandb_cfg.log_model, config=config, id=wandb_id, resume="allow")
     for attempt_mode in dict.fromkeys([mode, "offline"]):
         try:
             wandb_logger = WandbLogger(mode=attempt_mode, **kwargs)

@@ -8,6 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from src.rundir import atomic_write_text
+
 PACKAGES = ("torch", "lightning", "transformers", "datasets", "torchmetrics", "scikit-learn", "scipy",
             "statsmodels", "numpy", "deepsig", "peft", "omegaconf")
 ISA_FLAGS = {"avx2": {"avx2"}, "avx512": {"avx512f"}, "vnni": {"avx512_vnni", "avx_vnni"}, "amx": {"amx_tile"}}
@@ -62,6 +64,4 @@ def provenance(command: str) -> dict[str, Any]:
 def write_provenance(directory: Path, command: str) -> Path:
     """<directory>/provenance.json for `command`."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "provenance.json"
-    path.write_text(json.dumps(provenance(command), indent=2) + "\n")
-    return path
+    return atomic_write_text(directory / "provenance.json", json.dumps(provenance(command), indent=2) + "\n")

@@ -3,21 +3,30 @@
     runs/<experiment>/<timestamp>/
         config.yaml               the resolved config that produced the numbers     save_config / saved_config
         labels.json               id <-> label name                                 save_labels
-        checkpoints/*.ckpt        last / interrupted / best                         newest_checkpoint, run_checkpoint
+        checkpoints/*.ckpt        last / interrupted / step-<N> / best              newest_checkpoint, run_checkpoint
         metrics.json              the run's summary (validation and test metrics)   write_metrics / read_metrics
         predictions_<split>.csv   label, pred, prob_<class>...                      save_predictions / read_predictions
+        wandb_id                  the W&B run a resumed run continues               wandb_run_id
 
 Light on purpose (numpy and pandas imported where used, nothing of the project but src.errors): the config
 composer, reports and notebooks read run directories without importing torch.
+
+Every write goes through `atomic_open`: a temporary file beside the target, flushed to disk and renamed over
+it, so a crash leaves the old file or the new one, never half of one (docs/fault_tolerance.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,8 +35,10 @@ from src.errors import ConfigError
 if TYPE_CHECKING:
     import numpy as np
 
+log = logging.getLogger(__name__)
 RUNS_ROOT = Path("runs")
-CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
+# What a run resumes from: the epoch's last, Ctrl-C/crash, and mid-epoch (src.callbacks.checkpoint) checkpoints.
+RESUME_PATTERNS = ("last.ckpt", "interrupted.ckpt", "step-*.ckpt")
 # DDP worker processes re-run the entry point; they find the parent's run dir in this variable.
 RUN_DIR_ENV = "LAB_RUN_DIR"
 
@@ -42,10 +53,67 @@ def timestamp() -> str:
     return datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
 
 
-def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
-    """The most recently written last/interrupted checkpoint among `run_dirs`."""
-    found = [d / "checkpoints" / n for d in run_dirs for n in CHECKPOINT_NAMES if (d / "checkpoints" / n).is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+@contextmanager
+def atomic_open(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write `path` through a temporary file beside it, flushed to disk and renamed over `path` when the block
+    ends without error (removed when it fails): readers see the old file or the new one, never part of one.
+
+    Hand-written: the standard library has none, and fsspec's transaction (Lightning's writer) stages the file in
+    the system temp directory, which is a copy, not a rename, when that is another filesystem."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, mode) as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """`path.write_text(text)`, atomically."""
+    with atomic_open(path) as file:
+        file.write(text)
+    return Path(path)
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (torch saves a zip archive: not a complete archive, or a member
+    failing its CRC), None when it is intact. Reads the whole file: about a second for a few hundred MB."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"{type(err).__name__}: {err}"
+    return f"{damaged} fails its CRC check" if damaged else None
+
+
+def remove_partial_writes(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of writes a killed process left in `run_dir` and its checkpoints/."""
+    partial = [p for d in (Path(run_dir), Path(run_dir) / "checkpoints") for p in d.glob(".*.tmp") if p.is_file()]
+    for path in partial:
+        path.unlink()
+    return partial
+
+
+def newest_checkpoint(run_dirs: list[Path], set_aside_damaged: bool = False) -> Path | None:
+    """The most recently written intact last/interrupted/mid-epoch checkpoint among `run_dirs`. A damaged newer
+    one is named in a warning and passed over; with `set_aside_damaged` (when a run resumes) it is renamed to
+    <name>.damaged, so that the resumed run writes a fresh last.ckpt instead of a versioned last-v1.ckpt."""
+    found = [path for d in run_dirs for pattern in RESUME_PATTERNS for path in (d / "checkpoints").glob(pattern)]
+    for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        log.warning("Checkpoint %s is damaged (%s); resuming from the previous checkpoint instead%s.", path, problem,
+                    f" (kept as {path.name}.damaged)" if set_aside_damaged else "")
+        if set_aside_damaged:
+            path.replace(path.with_name(f"{path.name}.damaged"))
+    return None
 
 
 def launcher_run_id() -> str | None:
@@ -65,15 +133,18 @@ def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
     """Where this run writes, and which checkpoint it resumes from (ckpt_path: null | last | <path>)."""
     if cfg.ckpt_path == "last":
         candidates = [Path(cfg.run_dir)] if cfg.run_dir else sorted((RUNS_ROOT / cfg.experiment).glob("*"))
-        ckpt = newest_checkpoint(candidates)
+        ckpt = newest_checkpoint(candidates, set_aside_damaged=True)
         if ckpt is None:
-            raise ConfigError(f"ckpt_path=last but no last/interrupted checkpoint exists under "
+            raise ConfigError(f"ckpt_path=last but no intact last/interrupted/step checkpoint exists under "
                               f"{cfg.run_dir or RUNS_ROOT / cfg.experiment}. Start a fresh run without ckpt_path.")
         return ckpt.parent.parent, str(ckpt)
     if cfg.ckpt_path is not None:
         ckpt = Path(cfg.ckpt_path)
         if not ckpt.is_file():
             raise ConfigError(f"ckpt_path={ckpt} does not exist.")
+        if problem := checkpoint_problem(ckpt):
+            raise ConfigError(f"ckpt_path={ckpt} is damaged ({problem}); pass another checkpoint, or ckpt_path=last "
+                              "for the newest intact one.")
         return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
     if cfg.run_dir:
         return Path(cfg.run_dir), None
@@ -90,9 +161,7 @@ def config_path(run_dir: Path) -> Path:
 
 def save_config(cfg: DictConfig, run_dir: Path) -> Path:
     """<run_dir>/config.yaml: the fully resolved config (what produced the run's numbers)."""
-    path = config_path(run_dir)
-    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    return path
+    return atomic_write_text(config_path(run_dir), OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def saved_config(run_dir: Path) -> DictConfig:
@@ -113,18 +182,22 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
 
 def save_labels(run_dir: Path, label_names: list[str]) -> Path:
     """<run_dir>/labels.json (id <-> label name), so predictions can be read back without the config."""
-    path = Path(run_dir) / "labels.json"
     mapping = {"id2label": dict(enumerate(label_names)), "label2id": {name: i for i, name in enumerate(label_names)}}
-    path.write_text(json.dumps(mapping, indent=2))
-    return path
+    return atomic_write_text(Path(run_dir) / "labels.json", json.dumps(mapping, indent=2))
 
 
 def write_metrics(run_dir: Path, summary: dict[str, Any], name: str = "metrics.json") -> Path:
     """<run_dir>/<name> (default metrics.json): a run's summary; its presence marks the run finished."""
-    path = Path(run_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2))
-    return path
+    return atomic_write_text(Path(run_dir) / name, json.dumps(summary, indent=2))
+
+
+def wandb_run_id(run_dir: Path, resuming: bool) -> str:
+    """The W&B run id of a training run: the one in <run_dir>/wandb_id when it resumes (one run, one W&B run),
+    else a new one, written there."""
+    path = Path(run_dir) / "wandb_id"
+    if resuming and path.is_file():
+        return path.read_text().strip()
+    return atomic_write_text(path, uuid.uuid4().hex[:12]).read_text()
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -169,7 +242,8 @@ def save_predictions(run_dir: Path, split: str, probs: np.ndarray, labels: np.nd
     header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
     table = np.column_stack([labels, probs.argmax(1), probs])
     fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
-    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt=fmt)
+    with atomic_open(path) as file:
+        np.savetxt(file, table, delimiter=",", header=header, comments="", fmt=fmt)
     return path
 
 

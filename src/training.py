@@ -77,15 +77,16 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any], extra: Sequ
     import lightning as L
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    from src.callbacks.checkpoint import AtomicCheckpointIO, RestoreLoaderState
     from src.callbacks.epoch_seed import EpochSeed
 
     specs = dict(cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), *extra]
+    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), *extra]
     try:
         return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                         **trainer_arguments(cfg.trainer, run_dir))
+                         plugins=[AtomicCheckpointIO()], **trainer_arguments(cfg.trainer, run_dir))
     except MisconfigurationException as err:
         raise ConfigError(f"Bad trainer settings: {err}") from None
 
@@ -104,12 +105,10 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
 
     run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if rank_zero_only.rank == 0:
-        rundir.save_config(cfg, run_dir)
-        rundir.save_labels(run_dir, list(cfg.data.label_names))
     run = to_object(cfg)
+    wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None) if rank_zero_only.rank == 0 else None
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
+    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id)
     trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
@@ -142,6 +141,15 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     return summary
 
 
+def _prepare_run_dir(cfg: DictConfig, run_dir: Path, resuming: bool) -> str | None:
+    """Write config.yaml and labels.json, drop what killed writes left; the W&B run id when W&B is on (rank 0)."""
+    rundir.save_config(cfg, run_dir)
+    rundir.save_labels(run_dir, list(cfg.data.label_names))
+    if resuming:
+        rundir.remove_partial_writes(run_dir)
+    return rundir.wandb_run_id(run_dir, resuming) if cfg.logger.wandb.enabled else None
+
+
 def _metrics(trainer: L.Trainer, prefix: str) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
 
@@ -150,9 +158,11 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     """The best checkpoint by the monitored metric when one was saved, else the current weights."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-        return callback.best_model_path
+    from src.callbacks.checkpoint import MidEpochCheckpoint
+
+    chosen = [c for c in trainer.checkpoint_callbacks if not isinstance(c, MidEpochCheckpoint)]
+    if chosen and isinstance(chosen[0], ModelCheckpoint) and chosen[0].best_model_path:
+        return chosen[0].best_model_path
     return None
 
 

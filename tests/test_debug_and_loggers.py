@@ -88,3 +88,26 @@ def test_throughput_monitor_logs_samples_and_tokens_per_second(tmp_path: Path) -
     assert logged["train/device/samples_per_sec"] > 0 and logged["train/device/items_per_sec"] > 0
     assert logged["train/samples"] == 64
     assert 0 < logged["train/lengths"] <= 64 * 32  # real tokens: at most max_length per row
+
+
+def test_wandb_check_asks_the_server_named_by_wandb_base_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from src import loggers
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://wandb.lab.internal:8080")
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine wandb.lab.internal login user password secret\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    dialled = []
+
+    def unreachable(address: tuple[str, int], timeout: float) -> None:
+        dialled.append(address)
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(loggers.socket, "create_connection", unreachable)
+    assert loggers.resolve_wandb_mode(None) == ("offline", "http://wandb.lab.internal:8080 is unreachable")
+    assert dialled == [("wandb.lab.internal", 8080)]
+    netrc_file.write_text("machine api.wandb.ai login user password secret\n")  # the cloud's key is not this server's
+    assert loggers.resolve_wandb_mode(None)[1].startswith("no W&B API key")

@@ -1,15 +1,28 @@
-"""Checkpoints a run resumes from: `last.ckpt` of the last epoch, and `interrupted.ckpt` on Ctrl-C or a crash.
+"""Checkpoints a run resumes from: `last.ckpt` of the last epoch, `step-<N>.ckpt` every few steps or minutes
+mid-epoch, and `interrupted.ckpt` on Ctrl-C or a crash.
 
 Lightning 2.6 writes `last.ckpt` only at steps where a top-k checkpoint was saved, so once the
 monitored metric stops improving `last.ckpt` goes stale and `ckpt_path=last` would resume from an
 old epoch. `LastEpochCheckpoint` refreshes it after every validation (with private ModelCheckpoint
 methods: pyproject.toml bounds lightning < 2.7 for them).
+
+Every checkpoint holds the train loader's position (a torchdata StatefulDataLoader whose sampler is
+stateful, src/datamodules/samplers.py; Lightning saves its state in the fit loop), so a resume from a
+mid-epoch checkpoint continues with the next unseen batch.
 """
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from src.errors import ConfigError
+from src.rundir import atomic_open
 
 
 class LastEpochCheckpoint(ModelCheckpoint):
@@ -32,15 +45,92 @@ class LastEpochCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
+class MidEpochCheckpoint(ModelCheckpoint):
+    """`step-<global step>.ckpt` every `every_n_train_steps` optimizer steps or `every_minutes` minutes, whichever
+    comes first (either may be null), mid-epoch included; only the newest one is kept."""
+
+    def __init__(self, dirpath: str | Path, every_n_train_steps: int | None = 40, every_minutes: float | None = 2.0,
+                 filename: str = "step-{step:06d}") -> None:
+        if not every_n_train_steps and not every_minutes:
+            raise ConfigError("MidEpochCheckpoint needs every_n_train_steps and/or every_minutes; switch it off "
+                              "with callbacks.mid_epoch_checkpoint=null instead.")
+        super().__init__(dirpath=dirpath, filename=filename, monitor=None, save_top_k=1, save_last=False,
+                         every_n_train_steps=every_n_train_steps or 0, auto_insert_metric_name=False,
+                         save_on_train_epoch_end=False, enable_version_counter=False)
+        # ModelCheckpoint's batch-end test already fires on either trigger; only its constructor refuses both.
+        self._train_time_interval = timedelta(minutes=every_minutes) if every_minutes else None
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Training is over and the run's `last.ckpt` is newer: the step checkpoint would only take disk space."""
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+        if self.best_model_path and last and Path(last).is_file() and last != self.best_model_path:
+            trainer.strategy.remove_checkpoint(self.best_model_path)
+            self.best_model_path = ""
+
+
 class InterruptCheckpoint(Callback):
     """Saves `<dirpath>/<filename>.ckpt` when training stops on Ctrl-C or an exception; `ckpt_path=last` resumes it.
 
     Not Lightning's OnExceptionCheckpoint: with that one configured, every fresh `fit` warns twice while it looks
     for a checkpoint to resume by itself (src.rundir decides what to resume), and it saves without `weights_only`.
+
+    An exception can come after a batch was fetched but before it was trained on; the loader has then moved past
+    a batch that Lightning's progress will replay on resume. So this checkpoint carries the loader state of the
+    last completed batch instead of the live one.
     """
 
     def __init__(self, dirpath: str | Path, filename: str = "interrupted") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
+        self._loader_state: list[dict[str, Any]] | None = None
+        self._saving = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._remember_loader_state(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._remember_loader_state(trainer)
+
+    def _remember_loader_state(self, trainer: L.Trainer) -> None:
+        loader = trainer.fit_loop._combined_loader
+        self._loader_state = loader._state_dicts() if loader is not None else None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saving = True
+        try:
+            trainer.save_checkpoint(self.path, weights_only=False)
+        finally:
+            self._saving = False
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        loop_state = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {})
+        if self._saving and self._loader_state and "combined_loader" in loop_state:
+            loop_state["combined_loader"] = self._loader_state
+
+
+class RestoreLoaderState(Callback):
+    """Loads the train loader's checkpointed position when Lightning skipped it (Lightning issue #20550).
+
+    An LR schedule that reads `trainer.estimated_stepping_batches` in configure_optimizers (this project's do)
+    makes Lightning build the train loader before the checkpoint is restored, and the saved loader state is then
+    never loaded: the resumed epoch would start over. This loads it and restarts the iterator, as Lightning's own
+    resume path does when the loader is built after the restore."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        fit_loop = trainer.fit_loop
+        if fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
+            fit_loop._load_combined_loader_states()
+            iter(fit_loop._data_fetcher)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made crash-safe for local paths: `torch.save` streams into a temporary file
+    beside the target, which is flushed and renamed over it (src.rundir.atomic_open). Lightning's own writer
+    builds the whole checkpoint in memory, then stages it in the system temp directory and moves it: a copy, not
+    a rename, when that directory is on another filesystem, so a kill mid-copy left a truncated checkpoint."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        if storage_options is not None or not _is_local_file_protocol(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        with atomic_open(Path(path), "wb") as file:
+            torch.save(checkpoint, file)

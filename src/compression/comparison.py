@@ -158,7 +158,7 @@ def render(json_path: Path) -> tuple[Path, Path]:
     report = json.loads(Path(json_path).read_text())
     rows = summarize(report["rows"], report["times_ms"])
     markdown = Path(json_path).with_name("compression.md")
-    markdown.write_text(markdown_table({**report, "rows": rows}))
+    rundir.atomic_write_text(markdown, markdown_table({**report, "rows": rows}))
     return markdown, plot(rows, Path(json_path).with_name(FIGURE))
 
 
@@ -197,7 +197,7 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     report_dir.mkdir(parents=True, exist_ok=True)
     report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),
               "rows": summarize(rows, times), "times_ms": times}
-    (report_dir / "compression.json").write_text(json.dumps(report, indent=2))
+    rundir.atomic_write_text(report_dir / "compression.json", json.dumps(report, indent=2))
     markdown, figure = render(report_dir / "compression.json")
     log_to_wandb(cfg, rows, figure, report_dir)
     return markdown

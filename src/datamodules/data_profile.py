@@ -27,6 +27,7 @@ from src.datamodules.sources import label_array
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.loggers import build_loggers
 from src.modules.model_builder import load_tokenizer
+from src.rundir import atomic_write_text
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
@@ -220,7 +221,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path]) -> str:
 def write_report(report: dict[str, Any], lengths: dict[str, np.ndarray], out_dir: Path) -> dict[str, Path]:
     """report.json and lengths.npz (the raw measurements), then the rendered report in `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
     np.savez_compressed(out_dir / "lengths.npz", **lengths)
     return render(out_dir)
 
@@ -232,7 +233,7 @@ def render(out_dir: Path) -> dict[str, Path]:
         lengths = {split: saved[split] for split in saved.files}
     figures = {"token_lengths": plot_lengths(lengths, report["max_length"], out_dir / "token_lengths.png"),
                "class_counts": plot_class_counts(report["balancing"], out_dir / "class_counts.png")}
-    (out_dir / "report.md").write_text(render_markdown(report, figures))
+    atomic_write_text(out_dir / "report.md", render_markdown(report, figures))
     return {**figures, "markdown": out_dir / "report.md", "json": out_dir / "report.json"}
 
 

@@ -1,14 +1,17 @@
 """`TextClassificationDataModule`: raw text -> cleaned, balanced, augmented, tokenized, padded batches."""
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
+import pyarrow as pa
 from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, Sampler
+from torchdata.stateful_dataloader import StatefulDataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from src.datamodules.augmentation import (
@@ -21,6 +24,7 @@ from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.cleaning import CleaningStats, clean_dataset
 from src.datamodules.hashing import stable_hash
 from src.datamodules.samplers import (
+    EpochSeeded,
     EpochTaggedSampler,
     SeededLengthGroupedSampler,
     SeededRandomSampler,
@@ -31,6 +35,7 @@ from src.errors import DataError
 from src.seeds import numpy_rng, sklearn_state
 
 SPLITS = ("train", "validation", "test")
+log = logging.getLogger(__name__)
 
 
 def stratified_subset(dataset: Dataset, size: int | None, random_state: np.random.RandomState) -> Dataset:
@@ -171,19 +176,32 @@ class TextClassificationDataModule(L.LightningDataModule):
         return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
 
     def _tokenize(self, split: str, dataset: Dataset) -> Dataset:
+        """The tokenized split, from the on-disk cache when it holds it; an unreadable cache file is rebuilt."""
         cache_dir = Path(self.cfg.cache_dir) / "tokenized" / self.cfg.name
         cache_dir.mkdir(parents=True, exist_ok=True)
         key = self.cache_key(split, dataset)
-        tokenized = dataset.map(
+        cache_file = cache_dir / f"{split}-{key}.arrow"
+        try:
+            tokenized = self._map_tokenize(split, dataset, key, cache_file)
+        except (OSError, pa.ArrowException) as err:
+            if not cache_file.is_file():
+                raise
+            log.warning("Tokenization cache %s is unreadable (%s: %s); rebuilding it.", cache_file,
+                        type(err).__name__, err)
+            cache_file.unlink()
+            tokenized = self._map_tokenize(split, dataset, key, cache_file)
+        return tokenized.rename_column("label", "labels").with_format("torch")
+
+    def _map_tokenize(self, split: str, dataset: Dataset, key: str, cache_file: Path) -> Dataset:
+        return dataset.map(
             self._tokenize_batch,
             batched=True,
             remove_columns=["text"],
-            cache_file_name=str(cache_dir / f"{split}-{key}.arrow"),
+            cache_file_name=str(cache_file),  # datasets writes it to a temporary file and renames it when done
             new_fingerprint=key,  # else datasets dill-hashes this bound method, datamodule and all (seconds)
             load_from_cache_file=True,
             desc=f"Tokenizing {split}",
         )
-        return tokenized.rename_column("label", "labels").with_format("torch")
 
     def _tokenize_batch(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         encoded = self.encode(batch["text"])
@@ -212,25 +230,28 @@ class TextClassificationDataModule(L.LightningDataModule):
         return ((text[: spans[head - 1][1]].rstrip() + " ") if head else "") + text[tail_start:].lstrip()
 
     def _loader(self, dataset: Any, batch_size: int, sampler: Sampler | None = None,
-                shuffle: bool = False) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=shuffle,
-                          collate_fn=self.collator, num_workers=self.cfg.num_workers,
-                          persistent_workers=self.cfg.num_workers > 0)
+                loader_class: type[DataLoader] = DataLoader) -> DataLoader:
+        return loader_class(dataset, batch_size=batch_size, sampler=sampler, collate_fn=self.collator,
+                            num_workers=self.cfg.num_workers, persistent_workers=self.cfg.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, length-grouped or class-weighted order; online augmentation re-noises rows every epoch.
 
         Samplers are seeded from (seed, epoch) (src/datamodules/samplers.py), identically on every rank,
         so under DDP Lightning's DistributedSampler(Wrapper) shards one shared order into disjoint parts
-        (the wrapper forwards `set_epoch` to the sampler it wraps)."""
+        (the wrapper forwards `set_epoch` to the sampler it wraps).
+
+        A torchdata StatefulDataLoader: Lightning saves its state (the sampler's epoch and position) in every
+        checkpoint and restores it on resume, so a mid-epoch checkpoint resumes at the next unseen batch."""
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
             return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
-                                sampler=sampler)
+                                sampler=sampler, loader_class=StatefulDataLoader)
         dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, self._encode_one)
-        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler))
+        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler),
+                            loader_class=StatefulDataLoader)
 
-    def train_sampler(self) -> Sampler[int]:
+    def train_sampler(self) -> EpochSeeded:
         """Class-weighted (weighted_sampler balancing), length-grouped or uniform order, seeded per epoch."""
         weights = self.row_sampling_weights()
         if weights is not None:

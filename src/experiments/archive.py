@@ -1,5 +1,6 @@
 """Committed reports under reports/: a design's raw per-run files copied into reports/<design>/ and rendered
-there; any report (design, compression, data) re-rendered from its raw files or rerun from its provenance.
+there; any report (design, compression, data, checkpoint overhead) re-rendered from its raw files or
+rerun from its provenance.
 
 A design's report directory holds everything its tables and plots are computed from (design.yaml, provenance.json,
 and per run config.yaml, metrics.json, predictions and the training curve), so `make reports` re-renders
@@ -48,7 +49,7 @@ def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
 
 def report_dirs(root: Path = REPORTS_ROOT) -> list[Path]:
     """Every folder under `root` that holds a renderable report."""
-    markers = ("design.yaml", "compression.json", "report.json")
+    markers = ("design.yaml", "compression.json", "report.json", "checkpoint_overhead.json")
     return sorted({p.parent for marker in markers for p in root.rglob(marker)})
 
 
@@ -60,6 +61,10 @@ def render(report_dir: Path) -> None:
         from src.compression.comparison import render as render_compression
 
         render_compression(report_dir / "compression.json")
+    elif (report_dir / "checkpoint_overhead.json").is_file():
+        from benchmarks.checkpoint_overhead import render as render_overhead
+
+        render_overhead(report_dir)
     else:
         from src.datamodules.data_profile import render as render_data
 

@@ -25,7 +25,7 @@ from src.experiments.design_spec import Design, RunSpec
 from src.experiments.fusion import Member, run_fusion
 from src.experiments.launchers import launch, run_here
 from src.experiments.results import comparable, config_hash
-from src.rundir import newest_checkpoint, read_config
+from src.rundir import atomic_write_text, newest_checkpoint, read_config
 from src.training import train
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def write_design_record(design: Design) -> None:
         **asdict(design.spec),
         "arms": {n: a.record() for n, a in design.arms.items()},
     }
-    (design.results_dir / "design.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(record)))
+    atomic_write_text(design.results_dir / "design.yaml", OmegaConf.to_yaml(OmegaConf.create(record)))
 
 
 def arm_spec(design: Design, run: RunSpec) -> dict[str, Any]:

@@ -188,4 +188,4 @@ def write_trials(design: Design, study: optuna.Study) -> None:
     table["worker"] = [t.user_attrs.get("worker", "") for t in trials]
     best = best_trial(study)
     table["best"] = table["number"] == (best.number if best else -1)
-    table.to_csv(design.results_dir / "trials.csv", index=False)
+    rundir.atomic_write_text(design.results_dir / "trials.csv", table.to_csv(index=False))

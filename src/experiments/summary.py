@@ -11,6 +11,7 @@ import pandas as pd
 from src.experiments import stats
 from src.experiments.plots import save_plots
 from src.experiments.results import VALIDATION_METRICS, Results, arm_table, compare_to_control, load_results
+from src.rundir import atomic_write_text
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -192,9 +193,8 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
     out = results.dir
     arms = arm_table(results)
     comparisons = compare_to_control(results, n_resamples)
-    results.runs.to_csv(out / "runs.csv", index=False)
-    arms.to_csv(out / "arms.csv", index=False)
-    comparisons.to_csv(out / "comparisons.csv", index=False)
+    for name, table in (("runs", results.runs), ("arms", arms), ("comparisons", comparisons)):
+        atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
     plots = save_plots(results, out / "plots")
     seeds = sorted(int(s) for s in results.runs["seed"].unique())
     text = [
@@ -228,5 +228,5 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "",
     ]
     text += [f"![{name}](plots/{path.name})" for name, path in plots.items()]
-    (out / "summary.md").write_text("\n".join(text) + "\n")
+    atomic_write_text(out / "summary.md", "\n".join(text) + "\n")
     return {"runs": out / "runs.csv", "summary": out / "summary.md", **plots}

@@ -32,6 +32,9 @@ class RecordingSampler(Sampler[int]):
         self.draws.append(draw)
         return iter(draw)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.inner.set_epoch(epoch)  # Lightning's DistributedSamplerWrapper forwards the epoch to the sampler it wraps
+
     def __len__(self) -> int:
         return len(self.inner)
 
@@ -103,7 +106,8 @@ def main(data_dir: str, cache_dir: str, out_dir: str) -> None:
         "labels": labels,
         "draws": dm.recorder.draws,
         "rows": {str(k): v for k, v in module.rows.items()},
-        "sampler": type(trainer.train_dataloader.sampler).__name__,
+        # the train loader is a StatefulDataLoader: Lightning hands the wrapped sampler to its batch sampler
+        "sampler": type(trainer.train_dataloader.batch_sampler.sampler).__name__,
     }
     Path(out_dir, f"rank{trainer.global_rank}.json").write_text(json.dumps(result))
 

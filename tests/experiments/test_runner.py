@@ -11,6 +11,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from nbclient import NotebookClient
 from omegaconf import DictConfig
@@ -99,7 +100,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(
     design = _tiny(tmp_path, data_cache)
     run = design.runs()[0]
     (run.run_dir / "checkpoints").mkdir(parents=True)
-    (run.run_dir / "checkpoints" / "interrupted.ckpt").write_bytes(b"")
+    torch.save({}, run.run_dir / "checkpoints" / "interrupted.ckpt")  # intact: resume skips damaged checkpoints
     seen = []
     monkeypatch.setattr(runner, "train", lambda cfg, *_: seen.append(cfg) or {})
     runner.execute(design, run)

@@ -1,0 +1,139 @@
+"""Crash anywhere, lose little: a run SIGKILLed at any step resumes from its newest checkpoint (mid-epoch ones
+included) and ends bit-identical to the uninterrupted run."""
+
+import logging
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from src import rundir
+from src.callbacks.checkpoint import AtomicCheckpointIO
+from src.config import compose, to_object
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.modules.model_builder import load_tokenizer
+from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
+from src.training import build_trainer, train
+
+REPO = Path(__file__).resolve().parents[1]
+MID_EPOCH = ("callbacks.mid_epoch_checkpoint={_target_: src.callbacks.checkpoint.MidEpochCheckpoint, "
+             "every_n_train_steps: 3, every_minutes: null}")
+# 64 rows / 8 per batch = 8 steps an epoch, 16 in all; step checkpoints at 3, 6, 9, 12, 15.
+RUN = ("experiment=imdb_tiny", "trainer.enable_progress_bar=false", "logger=csv", "data.limit_train=64",
+       "data.limit_val=32", "data.limit_test=32", "data.max_length=64", "data.batch_size=8", "trainer.max_epochs=2",
+       MID_EPOCH)
+
+
+def run_args(run_dir: Path, cache: Path, *extra: str) -> list[str]:
+    return [*RUN, f"run_dir={run_dir}", f"data.cache_dir={cache}", *extra]
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+def kill_at(step: int, args: list[str]) -> str:
+    """Run training in a subprocess that SIGKILLs itself after `step` optimizer steps; its stderr."""
+    done = subprocess.run([sys.executable, "-m", "tests.sigkill_run", str(step), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    return done.stderr
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """(data cache, run dir, summary) of the run nothing interrupts."""
+    cache, run_dir = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("full")
+    return cache, run_dir, train(compose(run_args(run_dir, cache)))
+
+
+def test_sigkill_mid_epoch_1_at_a_checkpoint_and_mid_epoch_2_resumes_bit_identical(
+        uninterrupted: tuple[Path, Path, dict], tmp_path: Path) -> None:
+    cache, full_dir, full = uninterrupted
+    args = run_args(tmp_path, cache)
+    # (kill after step, checkpoint the next run resumes from): mid-epoch 1, exactly at a checkpoint, mid-epoch 2.
+    for step, resumed_from in ((5, "step-000003.ckpt"), (6, "step-000006.ckpt"), (11, "step-000009.ckpt")):
+        stderr = kill_at(step, args if step == 5 else [*args, "ckpt_path=last"])
+        assert "not resumable" not in stderr and "set_vital" not in stderr  # src filters torchdata's notice
+        assert newest_checkpoint([tmp_path]).name == resumed_from
+    resumed = train(compose([*args, "ckpt_path=last"]))
+    assert resumed["global_step"] == full["global_step"] == 16
+    expected, got = weights(full_dir), weights(tmp_path)
+    assert expected.keys() == got.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0, msg=name)
+    assert resumed["test"] == full["test"] and resumed["validation"] == full["validation"]
+
+
+def test_truncated_tokenization_cache_file_is_named_and_rebuilt(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    cfg = compose(["experiment=imdb_tiny", f"data.cache_dir={tmp_path}", "data.limit_train=32", "data.limit_val=8",
+                   "data.limit_test=8", "data.max_length=32"])
+
+    def tokenized_train() -> list[list[int]]:
+        datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+        datamodule.setup("fit")
+        return list(datamodule.splits["train"].with_format(None)["input_ids"])  # read now: the file changes
+
+    expected = tokenized_train()
+    [cache_file] = (tmp_path / "tokenized").rglob("train-*.arrow")
+    cache_file.write_bytes(cache_file.read_bytes()[: cache_file.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING):
+        assert tokenized_train() == expected
+    assert f"Tokenization cache {cache_file} is unreadable" in caplog.text
+
+
+def test_truncated_last_checkpoint_is_named_and_the_previous_one_resumed(
+        uninterrupted: tuple[Path, Path, dict], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, full_dir, _ = uninterrupted
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    previous, last = checkpoints / "step-000006.ckpt", checkpoints / "last.ckpt"
+    shutil.copy(next((full_dir / "checkpoints").glob("best-*.ckpt")), previous)
+    data = (full_dir / "checkpoints" / "last.ckpt").read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # newer than `previous`, cut short as by a full disk
+    with caplog.at_level(logging.WARNING):
+        run_dir, ckpt = resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last",
+                                                          f"run_dir={tmp_path}"]))
+    assert (run_dir, ckpt) == (tmp_path, str(previous))
+    assert f"Checkpoint {last} is damaged" in caplog.text
+    assert not last.exists() and (checkpoints / "last.ckpt.damaged").is_file()  # out of the resumed run's way
+
+
+def test_resumed_run_continues_its_wandb_run_offline(tmp_path: Path, data_cache: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    args = [*run_args(tmp_path, data_cache, "logger=wandb", "data.limit_train=16", "data.limit_val=8",
+                      "data.limit_test=8")]
+    for part in ([*args, "trainer.max_epochs=1"], [*args, "trainer.max_epochs=2", "ckpt_path=last"]):
+        try:
+            train(compose(part))
+        finally:
+            wandb.finish()
+    run_id = (tmp_path / "wandb_id").read_text()
+    parts = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
+    assert len(parts) == 2 and all(part.endswith(f"-{run_id}") for part in parts), parts
+
+
+def test_a_write_killed_midway_leaves_the_old_file_and_the_resume_drops_its_remains(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    target.write_text('{"test": 1}')
+    code = ("import os, signal\nfrom src.rundir import atomic_open\n"
+            f"with atomic_open({str(target)!r}) as file:\n"
+            "    file.write('{\"te'); file.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert target.read_text() == '{"test": 1}'
+    [partial] = tmp_path.glob(".metrics.json.*.tmp")
+    assert rundir.remove_partial_writes(tmp_path) == [partial] and not partial.exists()
+
+
+def test_the_trainer_writes_checkpoints_through_the_atomic_writer(tmp_path: Path) -> None:
+    trainer = build_trainer(to_object(compose(run_args(tmp_path, tmp_path))), tmp_path, [])
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
