@@ -23,9 +23,7 @@ class KillAt(L.Callback):
 
 
 def main(step: int, overrides: list[str]) -> None:
-    build_callbacks = training.build_callbacks
-    training.build_callbacks = lambda *args: build_callbacks(*args) + [KillAt(step)]
-    training.train(compose(overrides))
+    training.train(compose(overrides), callbacks=[KillAt(step)])
 
 
 if __name__ == "__main__":
