@@ -75,7 +75,7 @@ def test_qat_callback_writes_loadable_int8_and_plain_checkpoints(make_cfg, tmp_p
                for n in quantizable_linears(module.model))
     ckpt = tmp_path / "last.ckpt"
     module.trainer.save_checkpoint(ckpt)
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)
     assert not [k for k in saved["state_dict"] if "fake_quant" in k]
     batch = real_batch(cfg, 32)
     agreement = (logits(int8, batch).argmax(-1) == logits(module, batch).argmax(-1)).float().mean()
