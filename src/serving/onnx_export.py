@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
+from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from src.errors import LabError
 
@@ -89,9 +92,41 @@ def session(path: Path, threads: int | None = None) -> ort.InferenceSession:
 
 
 def onnx_logits(runner: ort.InferenceSession, batch: dict[str, Any]) -> np.ndarray:
-    """Logits of one padded batch (the inputs the graph takes, as int64 arrays)."""
-    feed = {i.name: np.asarray(batch[i.name], dtype=np.int64) for i in runner.get_inputs()}
+    """Logits of one padded batch (the inputs the graph takes, as int64 arrays; token_type_ids default to 0
+    as in the PyTorch model)."""
+    ids = np.asarray(batch["input_ids"], dtype=np.int64)
+    feed = {i.name: np.asarray(batch[i.name], dtype=np.int64) if i.name in batch else np.zeros_like(ids)
+            for i in runner.get_inputs()}
     return runner.run(["logits"], feed)[0]
+
+
+class OnnxClassifier(nn.Module):
+    """An ONNX Runtime session behind the transformers call `model(**batch).logits`, so the compression report
+    scores and times it with the same code as the PyTorch variants."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.runner = session(self.path, threads)
+
+    def forward(self, **batch: torch.Tensor) -> SequenceClassifierOutput:
+        logits = onnx_logits(self.runner, {k: v.numpy() for k, v in batch.items()})
+        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
+
+    def size_mb(self) -> float:
+        """The ONNX file's size in MB (10^6 bytes)."""
+        return self.path.stat().st_size / 1e6
+
+    def nonzero_parameters(self) -> int:
+        """Non-zero weight values: float initializers and int8 quantized weights (scales, zero points and
+        integer shape constants excluded)."""
+        count = 0
+        for tensor in onnx.load(str(self.path)).graph.initializer:
+            values = numpy_helper.to_array(tensor)
+            weight = values.dtype.kind == "f" or (values.dtype.kind in "iu" and tensor.name.endswith("_quantized"))
+            if weight and not tensor.name.endswith(("_scale", "_zero_point")):
+                count += int(np.count_nonzero(values))
+        return count
 
 
 def torch_logits(model: PreTrainedModel, batch: dict[str, np.ndarray]) -> np.ndarray:
