@@ -54,12 +54,12 @@ sweep-config: ## Write the W&B sweep YAML equivalent to DESIGN (results/<design>
 	@test -n "$(DESIGN)" || { echo "usage: make sweep-config DESIGN=<name>"; exit 2; }
 	$(PY) -m src.sweep_config $(DESIGN)
 
-quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq_int8.pt
+quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq_int8.safetensors
 	@test -n "$(CKPT)" || { echo "usage: make quantize CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
 	$(PY) -m src.quantize ckpt=$(CKPT) $(ARGS)
 
 compress-report: ## fp32 CKPT vs its compressed variants (ARGS="pruned=... qat_int8=... distilled=...") -> <run>/report/
-	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<pt> distilled=<ckpt>\"]"; exit 2; }
+	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<.safetensors> distilled=<ckpt>\"]"; exit 2; }
 	$(PY) -m src.compress_report ckpt=$(CKPT) $(ARGS)
 
 data-report: ## Data report of EXP on its full splits (limits off) -> reports/data/<EXP>/ (ARGS="run_dir=..." etc.)
@@ -84,7 +84,8 @@ compress-default: ## Compress the offline default, measure every variant -> repo
 		model.distillation.teacher_ckpt=$(FP32) callbacks=none data.limit_train=3200 data.limit_val=128 \
 		data.limit_test=64 logger=csv trainer.enable_progress_bar=false run_dir=$(COMPRESS)/distilled
 	$(PY) -m src.compress_report ckpt=$(FP32) pruned=$(COMPRESS)/pruned/checkpoints/last.ckpt \
-		heads=$(COMPRESS)/heads/checkpoints/last.ckpt qat_int8=$(COMPRESS)/qat/compression/qat_int8.pt \
+		heads=$(COMPRESS)/heads/checkpoints/last.ckpt qat_int8=$$(ls $(COMPRESS)/qat/compression/qat_int8.safetensors \
+		$(COMPRESS)/qat/compression/qat_int8.pt 2>/dev/null | head -1) \
 		distilled=$(COMPRESS)/distilled/checkpoints/last.ckpt out=reports/compression
 	$(PY) -m src.provenance reports/compression make compress-default
 

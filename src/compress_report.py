@@ -1,7 +1,7 @@
 """Compression report: the fp32 model and each compressed variant on the same test examples.
 
     python -m src.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
-        [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<pt>] [distilled=<ckpt>] [ptq_int8=<pt>] \\
+        [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
         [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [out=<dir>]
 
 Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up over
@@ -69,7 +69,7 @@ def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
     variants = {"fp32": ckpt, **{name: Path(given[name]) for name in VARIANTS if name in given}}
     compression = ckpt.resolve().parent.parent / "compression"
     if "ptq_int8" not in variants:
-        default = compression / "ptq_int8.pt"
+        default = compression / "ptq_int8.safetensors"
         variants["ptq_int8"] = default if default.is_file() else quantize_checkpoint(ckpt, default)
     exported = compression / "export"
     if not (exported / REPORT_FILE).is_file():

@@ -1,10 +1,10 @@
 """Post-training dynamic int8 quantization of a checkpoint: the cheap alternative to QAT.
 
-    python -m src.quantize ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt [out=<.pt>] [embeddings=false]
+    python -m src.quantize ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt [out=<.safetensors>] [embeddings=false]
 
 Every encoder Linear (GPT-2 Conv1D included) gets int8 per-channel weights with per-batch activation
 quantization (`torch.ao.quantization.quantize_dynamic`), the token embedding 8-bit rows. Writes
-<run_dir>/compression/ptq_int8.pt, the same format as the QAT callback's qat_int8.pt.
+<run_dir>/compression/ptq_int8.safetensors, the same format as the QAT callback's qat_int8.safetensors.
 """
 
 import logging
@@ -25,7 +25,7 @@ log = logging.getLogger("src.quantize")
 
 def checkpoint_units(ckpt: Path) -> dict[str, Any]:
     """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
     return normalize_record(checkpoint.get("compression", {}).get("units"))
 
 
@@ -35,7 +35,7 @@ def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = 
         raise ConfigError(f"Checkpoint not found: {ckpt}. "
                           "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     module = TextClassifier.from_checkpoint(ckpt)
-    out = out or ckpt.resolve().parent.parent / "compression" / "ptq_int8.pt"
+    out = out or ckpt.resolve().parent.parent / "compression" / "ptq_int8.safetensors"
     return export_int8(module.model, dict(module.hparams), out, "ptq", checkpoint_units(ckpt), str(ckpt),
                        embeddings=embeddings)
 
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     args = dict(a.split("=", 1) for a in argv if "=" in a)
     unknown = set(args) - {"ckpt", "out", "embeddings"}
     if unknown or "ckpt" not in args:
-        raise ConfigError("Usage: python -m src.quantize ckpt=<.ckpt> [out=<.pt>] [embeddings=true|false]"
+        raise ConfigError("Usage: python -m src.quantize ckpt=<.ckpt> [out=<.safetensors>] [embeddings=true|false]"
                           f"{'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}.")
     out = quantize_checkpoint(Path(args["ckpt"]), Path(args["out"]) if "out" in args else None,
                               args.get("embeddings", "true").lower() != "false")

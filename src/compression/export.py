@@ -3,11 +3,11 @@
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
+from src.compression.int8_format import LEGACY_SUFFIX, SUFFIX, load_int8_state, save_int8
 from src.compression.pruning import HEAD_NAMES
-from src.compression.quantization import FORMAT, quantize_int8, quantize_named
+from src.compression.quantization import quantize_int8, quantize_named
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
@@ -16,26 +16,23 @@ from src.modules.text_classifier import TextClassifier
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
                 units: dict[str, Any] | None = None, source: str | None = None,
                 exclude: tuple[str, ...] = HEAD_NAMES, embeddings: bool = True) -> Path:
-    """Quantize a plain fp32 model (masks folded, pruned `units` already removed) to int8 and save it
+    """Quantize a plain fp32 model (masks folded, pruned `units` already removed) to int8 and save it (safetensors)
     with what rebuilds its architecture offline: TextClassifier hyper-parameters, config, unit record."""
     qmodel, quantized = quantize_int8(model, exclude, embeddings)
     hparams = {k: v for k, v in hyper_parameters.items() if k != "hf_config"}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "method": method, "source": source, "hyper_parameters": hparams,
-                "hf_config": model.config.to_dict(), "units": normalize_record(units), "quantized": quantized,
-                "state_dict": qmodel.state_dict()}, out)
-    return out
+    units = {kind: {str(k): v for k, v in found.items()} for kind, found in normalize_record(units).items()}
+    return save_int8(qmodel.state_dict(), {"method": method, "source": source, "hyper_parameters": hparams,
+                                           "hf_config": model.config.to_dict(), "units": units,
+                                           "quantized": quantized}, out)
 
 
 def load_int8(path: Path) -> TextClassifier:
     """A `TextClassifier` whose model is the saved int8 model (CPU inference)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not an int8 model written by `make quantize` or the qat callback.")
+    state, saved = load_int8_state(path)
     module = TextClassifier(**saved["hyper_parameters"], hf_config=saved["hf_config"])
     remove_units(module.model, normalize_record(saved["units"]))
     module.model = quantize_named(module.model.eval(), saved["quantized"])
-    module.model.load_state_dict(saved["state_dict"])
+    module.model.load_state_dict(state)
     return module.eval()
 
 
@@ -43,6 +40,6 @@ def load_variant(path: Path) -> TextClassifier:
     """An fp32 Lightning checkpoint (pruned units removed for real) or an int8 export, ready for eval."""
     if not Path(path).is_file():
         raise ConfigError(f"Model file not found: {path}.")
-    if Path(path).suffix == ".pt":
+    if Path(path).suffix in (SUFFIX, LEGACY_SUFFIX):
         return load_int8(Path(path))
     return TextClassifier.from_checkpoint(path).eval()

@@ -25,8 +25,6 @@ from transformers.pytorch_utils import Conv1D
 
 from src.compression.pruning import HEAD_NAMES
 
-FORMAT = "llm-lab-int8/1"
-
 
 def conv1d_to_linear(model: nn.Module) -> list[str]:
     """Replace every GPT-2 `Conv1D` (y = x W + b, W: in x out) by the same `nn.Linear` (W transposed)."""
