@@ -147,14 +147,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         os.environ.pop(RUN_DIR_ENV, None)
     best = _best_checkpoint(trainer)
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
-    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
     validation = _metrics(trainer, "val/")
-    trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+    trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
     log_figures(loggers, model.test_figures)
 
     summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),

@@ -17,6 +17,7 @@ from src.errors import ConfigError
 from src.eval import evaluate
 from src.experiments.predictions import read_predictions
 from src.experiments.stats import bootstrap_metric
+from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.serving.onnx_export import onnx_logits, session
@@ -138,3 +139,17 @@ def test_export_refuses_to_overwrite_a_foreign_directory_and_leaves_nothing_behi
     with pytest.raises(ConfigError, match="Checkpoint not found"):
         export_model(tmp_path / "missing.ckpt", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
+    teacher = save_plain_checkpoint(build_module(make_cfg()), tmp_path / "teacher.ckpt")
+    cfg = make_cfg(f"model.distillation.teacher_ckpt={teacher}", "model.distillation.student_layers=[1]")
+    student = build_classifier(dict(cfg.model), list(cfg.data.label_names))
+    batch = real_batch(cfg, 8)
+    out = export_model(_saved_run(cfg, student, tmp_path / "run"), tmp_path / "student")
+    plain = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert plain.config.num_hidden_layers == 1
+    with torch.inference_mode():
+        torch.testing.assert_close(plain(**{k: v for k, v in batch.items() if k != "labels"}).logits,
+                                   logits(student, batch))
+    assert f"distilled from the teacher `{teacher}`" in (out / "README.md").read_text()
