@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import ModelCard
+from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from src.compression.structure import head_slices
@@ -144,7 +145,7 @@ def test_export_refuses_to_overwrite_a_foreign_directory_and_leaves_nothing_behi
 def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
     teacher = save_plain_checkpoint(build_module(make_cfg()), tmp_path / "teacher.ckpt")
     cfg = make_cfg(f"model.distillation.teacher_ckpt={teacher}", "model.distillation.student_layers=[1]")
-    student = build_classifier(dict(cfg.model), list(cfg.data.label_names))
+    student = build_classifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
     batch = real_batch(cfg, 8)
     out = export_model(_saved_run(cfg, student, tmp_path / "run"), tmp_path / "student")
     plain = AutoModelForSequenceClassification.from_pretrained(out).eval()
