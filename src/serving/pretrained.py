@@ -24,7 +24,7 @@ from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from src.compression.structure import UnitRecord, normalize_record, remove_units
-from src.errors import ConfigError
+from src.errors import ConfigError, HubUnreachableError
 from src.eval import run_config_for
 from src.experiments.predictions import read_predictions
 from src.modules.finetuning import merged
@@ -159,3 +159,20 @@ def export_model(ckpt: Path, out: Path, onnx: bool = False, command: str = "make
         return publish_directory(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def push_to_hub(directory: Path, repo_id: str, private: bool = True) -> str:
+    """Upload an exported directory to the Hugging Face Hub as model repository `repo_id`; returns its URL."""
+    from huggingface_hub import HfApi, get_token
+
+    from src.modules.model_builder import hub_reachable
+
+    if not hub_reachable():
+        raise HubUnreachableError(f"Cannot push {directory} to {repo_id}: the Hugging Face Hub is unreachable from "
+                                  "this machine (or HF_HUB_OFFLINE is set). The export itself is complete; push it "
+                                  "later from a machine with network access.")
+    if get_token() is None:
+        raise ConfigError(f"Cannot push to {repo_id}: no Hugging Face token. Run `hf auth login` or set HF_TOKEN.")
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    return str(api.upload_folder(repo_id=repo_id, folder_path=str(directory), commit_message="Export from the lab"))

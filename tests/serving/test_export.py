@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from src.compression.structure import head_slices
 from src.config import to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError
+from src.errors import ConfigError, HubUnreachableError
 from src.eval import evaluate
 from src.experiments.predictions import read_predictions
 from src.experiments.stats import bootstrap_metric
@@ -22,7 +22,7 @@ from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.serving.onnx_export import onnx_logits, session
-from src.serving.pretrained import export_model, load_exported
+from src.serving.pretrained import export_model, load_exported, push_to_hub
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module, quick_fit
 
@@ -154,3 +154,12 @@ def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
         torch.testing.assert_close(plain(**{k: v for k, v in batch.items() if k != "labels"}).logits,
                                    logits(student, batch))
     assert f"distilled from the teacher `{teacher}`" in (out / "README.md").read_text()
+
+
+def test_push_to_hub_fails_clearly_offline_or_without_a_token(exported, monkeypatch):
+    with pytest.raises(HubUnreachableError, match="unreachable.*export itself is complete"):
+        push_to_hub(exported, "someone/model")  # tests run with HF_HUB_OFFLINE=1
+    monkeypatch.setattr("src.modules.model_builder.hub_reachable", lambda: True)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(ConfigError, match="no Hugging Face token"):
+        push_to_hub(exported, "someone/model")
