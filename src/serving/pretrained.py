@@ -118,7 +118,7 @@ def write_pretrained(ckpt: Path, directory: Path, name: str, command: str) -> Ex
 
 def staging_directory(out: Path) -> Path:
     """An empty temporary directory next to `out` (same file system, so the final move is a rename)."""
-    if out.exists() and not (out / PREPROCESSING_FILE).is_file() and any(out.iterdir()):
+    if out.is_file() or (out.is_dir() and not (out / PREPROCESSING_FILE).is_file() and any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not a model exported by `make export`; choose another OUT.")
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))

@@ -11,6 +11,8 @@ from huggingface_hub import ModelCard
 from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification, pipeline
 
+from src.callbacks.qat import QuantizationAwareTraining
+from src.compression.export import load_variant
 from src.compression.structure import head_slices
 from src.config import to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
@@ -163,3 +165,15 @@ def test_push_to_hub_fails_clearly_offline_or_without_a_token(exported, monkeypa
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(ConfigError, match="no Hugging Face token"):
         push_to_hub(exported, "someone/model")
+
+
+def test_qat_weights_carry_into_the_onnx_int8_model(make_cfg, tmp_path):
+    cfg = make_cfg("data.limit_train=128")
+    callback = QuantizationAwareTraining(tmp_path / "run", start_epoch=0)
+    module = quick_fit(cfg, callbacks=[callback], max_steps=8)
+    out = export_model(_saved_run(cfg, module, tmp_path / "run"), tmp_path / "qat", onnx=True)
+    batch = real_batch(cfg, 64)
+    torch_int8 = logits(load_variant(callback.export_path), batch).numpy()
+    onnx_int8 = onnx_logits(session(out / "model.int8.onnx"), {k: v.numpy() for k, v in batch.items() if k != "labels"})
+    assert (onnx_int8.argmax(-1) == torch_int8.argmax(-1)).mean() >= 0.95
+    np.testing.assert_allclose(onnx_int8, logits(module, batch).numpy(), atol=5e-3)  # int8 rounding of fp32 logits
