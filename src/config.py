@@ -11,7 +11,6 @@ reported before any of them is imported; `src.validation.check_buildable` then c
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
+from src import rundir
 from src.errors import ConfigError
 from src.schemas import Open, RunConfig
 
@@ -56,18 +56,8 @@ def _package_model(module: str) -> str:
         raise ConfigError(f"Model package '{module}' is not installed; run `make install`.") from err
 
 
-def _latest_checkpoint(experiment: str) -> str:
-    """Best (else last) checkpoint of the newest finished run of `experiment` (e.g. a KD teacher)."""
-    finished = sorted(Path("runs", experiment).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
-    if not finished:
-        raise ConfigError(f"No finished run under runs/{experiment}/: train it first "
-                          f"(make train EXP={experiment}) or pass the checkpoint path explicitly.")
-    best = json.loads(finished[-1].read_text()).get("best_checkpoint")
-    return best or str(finished[-1].parent / "checkpoints" / "last.ckpt")
-
-
 _RESOLVERS = {"data_root": _data_root, "assets_root": _assets_root, "package_model": _package_model,
-              "latest_checkpoint": _latest_checkpoint}
+              "latest_checkpoint": lambda experiment: str(rundir.latest_checkpoint(experiment))}
 for _name, _fn in _RESOLVERS.items():
     OmegaConf.register_resolver(_name, _fn, replace=True)
 
@@ -231,6 +221,24 @@ def validate(cfg: DictConfig) -> None:
     from src.validation import validate_run_config
 
     validate_run_config(cfg)
+
+
+def compose_for_checkpoint(ckpt: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The saved config of the checkpoint's run (its group choices recomposed), with `overrides` applied."""
+    cfg = rundir.saved_config(rundir.run_dir_of(ckpt))
+    choices = cfg.pop("choices", {})
+    base = compose([f"{group}={name}" for group, name in choices.items()])
+    return OmegaConf.merge(base, cfg, _dotlist(list(overrides)))
+
+
+def parse_options(schema: type, dotlist: Sequence[str], usage: str) -> Any:
+    """An entry point's own `key=value` options as the `schema` dataclass, typed like config keys."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(structured(schema), _dotlist(list(dotlist))))
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"Missing {err.full_key}=<value>. {usage}") from None
+    except OmegaConfBaseException as err:  # a value of the wrong type
+        raise ConfigError(f"Bad value for '{err.full_key}': {_first_line(err)}. {usage}") from None
 
 
 def to_schema(schema: type, values: Mapping[str, Any]) -> Any:

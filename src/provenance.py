@@ -4,7 +4,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,3 @@ def write_provenance(directory: Path, command: str) -> Path:
     path = directory / "provenance.json"
     path.write_text(json.dumps(provenance(command), indent=2) + "\n")
     return path
-
-
-if __name__ == "__main__":  # python -m src.provenance <dir> <command ...>: used by make targets
-    print(write_provenance(Path(sys.argv[1]), " ".join(sys.argv[2:])))

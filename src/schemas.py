@@ -256,7 +256,7 @@ PRETRAIN_OBJECTIVES = ("auto", "mlm", "clm")
 
 @dataclass
 class PretrainConfig:
-    """Domain-adaptive pre-training (src/pretrain.py) on the experiment's unlabeled train texts."""
+    """Domain-adaptive pre-training (src/pretraining.py) on the experiment's unlabeled train texts."""
 
     objective: str = "auto"  # one of PRETRAIN_OBJECTIVES; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
     mlm_probability: float = 0.15

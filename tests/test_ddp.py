@@ -10,8 +10,8 @@ import pytest
 
 from src.config import compose
 from src.errors import ConfigError
-from src.eval import evaluate
-from src.train import launcher_run_id, resolve_run_dir_and_ckpt
+from src.rundir import launcher_run_id, resolve_run_dir_and_ckpt
+from src.training import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("test/acc", "test/f1_macro", "test/precision", "test/recall", "test/auroc", "test/loss")
@@ -21,7 +21,7 @@ def test_ddp_cpu_test_metrics_equal_a_single_process_evaluation(tmp_path: Path, 
     run_dir = tmp_path / "ddp"
     # 64 test rows = 2 ranks x 32: DistributedSampler adds no padding duplicates, so the synced
     # metrics must equal a single-process evaluation of the same checkpoint.
-    command = [sys.executable, "-m", "src.train", "experiment=imdb_tiny", "trainer=ddp_cpu",
+    command = [sys.executable, "-m", "src.cli.train", "experiment=imdb_tiny", "trainer=ddp_cpu",
                f"run_dir={run_dir}", f"data.cache_dir={data_cache}", "data.limit_train=64",
                "data.limit_val=32", "data.limit_test=64", "data.max_length=64", "data.eval_batch_size=16",
                "trainer.max_epochs=1", "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false"]

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 
-from src import train as train_entry
+from src import training
 from src.config import available, compose
 from tests.training_helpers import configured_fit
 
@@ -67,8 +67,8 @@ def test_every_debug_file_is_tested() -> None:
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_debug_mode_runs_a_tiny_model(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     overrides, check = CHECKS[name]
-    original = train_entry.build_callbacks
-    monkeypatch.setattr(train_entry, "build_callbacks", lambda *a: original(*a) + [AnomalyProbe()])
+    original = training.build_callbacks
+    monkeypatch.setattr(training, "build_callbacks", lambda *a: original(*a) + [AnomalyProbe()])
     check(configured_fit(compose([*TINY, f"debug={name}", *overrides]), tmp_path), tmp_path)
 
 

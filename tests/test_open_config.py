@@ -13,11 +13,11 @@ from lightning.pytorch.loggers import CSVLogger
 
 from src.config import GROUP_KEYS, REPO_ROOT, available, compose, to_object
 from src.errors import ConfigError
-from src.experiments.design import load_design
+from src.experiments.design_spec import load_design
 from src.loggers import build_loggers
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
-from src.train import build_callbacks, build_trainer
+from src.training import build_callbacks, build_trainer
 from src.validation import check_buildable
 from tests.test_config import fake_finished_run
 
@@ -127,10 +127,10 @@ def test_compose_and_validate_import_no_torch_transformers_datasets_or_lightning
 
 
 def _entry_point(override: str) -> tuple[subprocess.CompletedProcess, float]:
-    """`python -m src.train <override>` and the CPU seconds it took: the suite runs niced next to training jobs,
+    """`python -m src.cli.train <override>` and the CPU seconds it took: the suite runs niced next to training jobs,
     where wall time measures the scheduler (`time` at normal priority: docs/configuration.md)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([sys.executable, "-m", "src.train", override], cwd=REPO_ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "src.cli.train", override], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return done, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

@@ -11,8 +11,8 @@ from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
 from src.errors import ConfigError
 from src.modules.language_model import resolve_objective
-from src.pretrain import pretrain
-from src.train import train
+from src.pretraining import pretrain
+from src.training import train
 from tests.training_helpers import build_module
 
 REPO = Path(__file__).resolve().parents[1]

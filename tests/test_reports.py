@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from src.config import REPO_ROOT
-from src.reports import render, report_dirs
+from src.experiments.archive import render, report_dirs
 
 REPORTS = REPO_ROOT / "reports"
 # A quoted result: 88.3 %, 1.52×, 0.869 (a count such as 25,000 or a version such as 2.13.0 is not one).

@@ -12,13 +12,14 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from src import eval as eval_entry
-from src import train as train_entry
+from src import training
+from src.cli import eval as eval_entry
+from src.cli import train as train_entry
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import HubUnreachableError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
-from src.train import train
+from src.training import train
 
 MakeCfg = Callable[..., DictConfig]
 QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64")
@@ -90,9 +91,9 @@ class _InterruptAt(L.Callback):
 
 def _interrupted_train(cfg: DictConfig, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run `train(cfg)` and press Ctrl-C (KeyboardInterrupt) when `step` is reached."""
-    original_build = train_entry.build_callbacks
+    original_build = training.build_callbacks
     with monkeypatch.context() as patch:
-        patch.setattr(train_entry, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
+        patch.setattr(training, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
         with pytest.raises(SystemExit):
             train(cfg)
 

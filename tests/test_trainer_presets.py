@@ -7,7 +7,7 @@ import torch
 
 from src.config import compose, to_object
 from src.errors import ConfigError
-from src.train import build_trainer
+from src.training import build_trainer
 from tests.training_helpers import quick_fit
 
 

@@ -36,7 +36,7 @@ class InterruptCheckpoint(Callback):
     """Saves `<dirpath>/<filename>.ckpt` when training stops on Ctrl-C or an exception; `ckpt_path=last` resumes it.
 
     Not Lightning's OnExceptionCheckpoint: with that one configured, every fresh `fit` warns twice while it looks
-    for a checkpoint to resume by itself (src.train decides what to resume), and it saves without `weights_only`.
+    for a checkpoint to resume by itself (src.rundir decides what to resume), and it saves without `weights_only`.
     """
 
     def __init__(self, dirpath: str | Path, filename: str = "interrupted") -> None:

@@ -22,16 +22,16 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from src.callbacks.pruning import MagnitudePruning
-from src.compression.export import export_int8
-from src.compression.pruning import HEAD_NAMES, fold_masks, make_permanent
+from src.callbacks.magnitude_pruning import MagnitudePruning
 from src.compression.quantization import (
     attach_fake_quant,
     detach_fake_quant,
     drop_fake_quant_keys,
     keep_fake_quant_last,
 )
+from src.compression.sparsity import HEAD_NAMES, fold_masks, make_permanent
 from src.compression.structure import normalize_record, remove_units
+from src.compression.variants import export_int8
 from src.errors import ConfigError
 from src.validation import require
 

@@ -23,7 +23,7 @@ from torch.ao.quantization import (
 from torch.nn.utils import prune
 from transformers.pytorch_utils import Conv1D
 
-from src.compression.pruning import HEAD_NAMES
+from src.compression.sparsity import HEAD_NAMES
 
 
 def conv1d_to_linear(model: nn.Module) -> list[str]:

@@ -1,6 +1,5 @@
 """`TextClassificationDataModule`: raw text -> cleaned, balanced, augmented, tokenized, padded batches."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -107,17 +106,6 @@ class TextClassificationDataModule(L.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.cfg.label_names)
-
-    @property
-    def label_mapping(self) -> dict[str, dict[str, Any]]:
-        names = list(self.cfg.label_names)
-        return {"id2label": dict(enumerate(names)), "label2id": {name: i for i, name in enumerate(names)}}
-
-    def save_label_mapping(self, directory: Path) -> Path:
-        """Write labels.json (id <-> label name) so predictions can be read back without the config."""
-        path = Path(directory) / "labels.json"
-        path.write_text(json.dumps(self.label_mapping, indent=2))
-        return path
 
     @property
     def class_weights(self) -> list[float] | None:

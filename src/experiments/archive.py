@@ -1,25 +1,32 @@
-"""Committed reports: a design's raw per-run files copied into reports/<design>/, its tables rendered there.
+"""Committed reports under reports/: a design's raw per-run files copied into reports/<design>/ and rendered
+there; any report (design, compression, data) re-rendered from its raw files or rerun from its provenance.
 
-A report directory holds everything its tables and plots are computed from (design.yaml, provenance.json,
+A design's report directory holds everything its tables and plots are computed from (design.yaml, provenance.json,
 and per run config.yaml, metrics.json, predictions and the training curve), so `make reports` re-renders
 it in seconds on a fresh clone, and `make reports RERUN=1` reruns the command in its provenance.json.
 """
 
+import json
+import logging
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
-from src.experiments.report import write_report
+from src.experiments.summary import write_report
 from src.provenance import write_provenance
 
+log = logging.getLogger(__name__)
 REPORTS_ROOT = Path("reports")
+# Reports recorded before entry points moved to src/cli/ name the old module in their provenance command.
+MOVED_ENTRY_POINTS = {"-m src.design ": "-m src.cli.design "}
 RAW_FILES = ("config.yaml", "metrics.json", "predictions_validation.csv", "predictions_test.csv",
              "csv/metrics.csv")
 
 
 def record_provenance(results_dir: Path, argv: list[str]) -> Path:
     """results/<design>/provenance.json: how to rerun it, with the code version, packages and machine."""
-    return write_provenance(results_dir, shlex.join([".venv/bin/python", "-m", "src.design", *argv]))
+    return write_provenance(results_dir, shlex.join([".venv/bin/python", "-m", "src.cli.design", *argv]))
 
 
 def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
@@ -36,3 +43,32 @@ def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run / name, target)
     return write_report(report_dir)
+
+
+def report_dirs(root: Path = REPORTS_ROOT) -> list[Path]:
+    """Every folder under `root` that holds a renderable report."""
+    markers = ("design.yaml", "compression.json", "report.json")
+    return sorted({p.parent for marker in markers for p in root.rglob(marker)})
+
+
+def render(report_dir: Path) -> None:
+    """Re-write the tables and plots of one report from its raw files."""
+    if (report_dir / "design.yaml").is_file():
+        write_report(report_dir)
+    elif (report_dir / "compression.json").is_file():
+        from src.compression.comparison import render as render_compression
+
+        render_compression(report_dir / "compression.json")
+    else:
+        from src.datamodules.data_profile import render as render_data
+
+        render_data(report_dir)
+
+
+def rerun(report_dir: Path) -> None:
+    """Run the command recorded in provenance.json (from the repository root)."""
+    command = json.loads((report_dir / "provenance.json").read_text())["command"]
+    for old, new in MOVED_ENTRY_POINTS.items():
+        command = command.replace(old, new)
+    log.info("Rerunning %s: %s", report_dir, command)
+    subprocess.run(command, shell=True, check=True)

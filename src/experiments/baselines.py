@@ -26,7 +26,7 @@ from src.errors import ConfigError
 from src.experiments.evaluation import score, write_run
 from src.experiments.stats import metric_fn
 from src.registry import Registry
-from src.train import save_predictions
+from src.rundir import save_predictions
 
 BASELINES = Registry("baseline")
 
@@ -88,7 +88,7 @@ def run_baseline(
     run_dir.mkdir(parents=True, exist_ok=True)
     label_names = list(cfg.data.label_names)
     val_labels = np.asarray(splits["validation"]["label"])
-    save_predictions(run_dir / "predictions_validation.csv", val_probs, val_labels, label_names)
+    save_predictions(run_dir, "validation", val_probs, val_labels, label_names)
     test = (pipeline.predict_proba(splits["test"]["text"]), np.asarray(splits["test"]["label"]))
     extra = {
         "baseline": name,

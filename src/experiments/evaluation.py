@@ -1,6 +1,5 @@
 """Score predictions like a transformer run, write a non-Lightning run, predict a split with a checkpoint."""
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from src import rundir
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError
-from src.experiments.predictions import read_predictions
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier, classification_metrics
-from src.train import save_config, save_predictions
 
 
 def score(probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/") -> dict[str, float]:
@@ -38,9 +35,9 @@ def write_run(
 ) -> dict[str, Any]:
     """config.yaml (`cfg`, as a training run saves it) + predictions_test.csv + metrics.json for a baseline/fusion."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir)
+    rundir.save_config(cfg, run_dir)
     label_names = list(cfg.data.label_names)
-    save_predictions(run_dir / "predictions_test.csv", test[0], test[1], label_names)
+    rundir.save_predictions(run_dir, "test", test[0], test[1], label_names)
     summary = {
         "experiment": cfg.experiment,
         "seed": cfg.seed,
@@ -49,20 +46,8 @@ def write_run(
         **extra,
         "test": score(*test, label_names),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    rundir.write_metrics(run_dir, summary)
     return summary
-
-
-def run_checkpoint(run_dir: Path) -> Path:
-    """The checkpoint a run was tested with (its best one), else its last one."""
-    best = json.loads((run_dir / "metrics.json").read_text()).get("best_checkpoint")
-    for candidate in (best, run_dir / "checkpoints" / "last.ckpt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise ConfigError(
-        f"No checkpoint in {run_dir}: model fusion needs the member arms to save checkpoints "
-        "(use callbacks=default, which includes model_checkpoint)."
-    )
 
 
 def predict_split(model: TextClassifier, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +70,7 @@ def predict_split(model: TextClassifier, cfg: DictConfig, split: str) -> tuple[n
 
 def split_predictions(run_dir: Path, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A run's predictions on `split`: read from its CSV, or computed once with its checkpoint and saved."""
-    path = run_dir / f"predictions_{split}.csv"
-    if not path.is_file():
-        probs, labels = predict_split(TextClassifier.from_checkpoint(run_checkpoint(run_dir)), cfg, split)
-        save_predictions(path, probs, labels, list(cfg.data.label_names))
-    return read_predictions(run_dir, split)
+    if not rundir.predictions_path(run_dir, split).is_file():
+        probs, labels = predict_split(TextClassifier.from_checkpoint(rundir.run_checkpoint(run_dir)), cfg, split)
+        rundir.save_predictions(run_dir, split, probs, labels, list(cfg.data.label_names))
+    return rundir.read_predictions(run_dir, split)

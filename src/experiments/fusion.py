@@ -23,9 +23,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from src.errors import ConfigError
-from src.experiments.evaluation import predict_split, run_checkpoint, split_predictions, write_run
+from src.experiments.evaluation import predict_split, split_predictions, write_run
 from src.modules.text_classifier import TextClassifier
 from src.registry import Registry
+from src.rundir import run_checkpoint
 
 FUSIONS = Registry("fusion method")
 Fused = tuple[np.ndarray, dict[str, Any]]  # test probabilities, and what was fitted on validation (for audit)

@@ -14,7 +14,7 @@ import yaml
 
 from src.errors import ConfigError
 from src.experiments import stats
-from src.experiments.predictions import read_predictions
+from src.rundir import config_path, read_config, read_metrics, read_predictions
 
 TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")
 VALIDATION_METRICS = ("val/acc", "val/f1_macro", "val/loss")
@@ -121,18 +121,19 @@ def comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def config_hash(run_dir: Path) -> str:
     """Hash of the config.yaml a run saved (what produced its numbers, any arm kind), less seed, paths and logger."""
-    saved = run_dir / "config.yaml"
-    if not saved.is_file():
+    saved = read_config(run_dir)
+    if saved is None:
         raise ConfigError(
-            f"{saved} not found: {run_dir} was made by an older version that saved no config for baselines and "
-            "fusions. Rerun the design to redo it (baselines and fusions are redone), or delete that directory."
+            f"{config_path(run_dir)} not found: {run_dir} was made by an older version that saved no config for "
+            "baselines and fusions. Rerun the design to redo it (baselines and fusions are redone), or delete "
+            "that directory."
         )
-    content = comparable(yaml.safe_load(saved.read_text()))
+    content = comparable(saved)
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
 def _run_row(record: dict[str, Any], run_dir: Path, results_dir: Path) -> dict[str, Any]:
-    summary = json.loads((run_dir / "metrics.json").read_text())
+    summary = read_metrics(run_dir)
     arm = run_dir.parent.name
     spec = record["arms"][arm]
     return {

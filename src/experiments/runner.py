@@ -1,6 +1,6 @@
 """Run every (arm, seed) of a design; finished runs (metrics.json present) are skipped, so a design resumes.
 
-Training runs are ordinary `src.train.train` runs, in this process or in a pool of worker processes
+Training runs are ordinary `src.training.train` runs, in this process or in a pool of worker processes
 (one GPU each when GPUs are present); baselines and fusions run afterwards in this process.
 Every run saves the config that produced its numbers (config.yaml; baselines and fusions add their `arm`
 spec, a fusion its members' config hashes). A finished run whose saved config is not what the design
@@ -23,10 +23,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from src.config import to_yaml
 from src.errors import ConfigError
 from src.experiments.baselines import run_baseline
-from src.experiments.design import Design, RunSpec
+from src.experiments.design_spec import Design, RunSpec
 from src.experiments.fusion import Member, run_fusion
 from src.experiments.results import comparable, config_hash
-from src.train import newest_checkpoint, train
+from src.rundir import newest_checkpoint, read_config
+from src.training import train
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,9 @@ def run_config(design: Design, run: RunSpec) -> DictConfig:
 
 def _is_stale(design: Design, run: RunSpec) -> bool:
     """The run's saved config.yaml is missing (an older version's run) or not what the design composes now."""
-    saved = run.run_dir / "config.yaml"
+    saved = read_config(run.run_dir)
     now = comparable(yaml.safe_load(to_yaml(run_config(design, run))))
-    return not saved.is_file() or comparable(yaml.safe_load(saved.read_text())) != now
+    return saved is None or comparable(saved) != now
 
 
 def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]:

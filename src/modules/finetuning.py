@@ -3,15 +3,10 @@
 full: every weight trains. frozen: the encoder is frozen, only the head trains (feature-based).
 partial: embeddings + the bottom `frozen_layers` layers are frozen. lora / adalora / prompt: a `peft`
 adapter (the head stays fully trainable). Gradual unfreezing is a callback
-(src/callbacks/gradual_unfreezing.py) that uses `parameter_depths` below.
-
-    python -m src.modules.finetuning ckpt=runs/<exp>/<run>/checkpoints/last.ckpt out=exported/<name>
-
-merges a LoRA/AdaLoRA adapter into the weights and saves a plain `save_pretrained` directory.
+(src/callbacks/gradual_unfreezing.py) that uses `parameter_depths` below. `merge_and_save` merges a
+LoRA/AdaLoRA adapter into the weights and saves a plain `save_pretrained` directory (`python -m src.cli.merge`).
 """
 
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +16,8 @@ from peft import AdaLoraConfig, LoraConfig, PeftModel, PromptTuningConfig, TaskT
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from src.cli import entry_point
 from src.errors import ConfigError
 from src.schemas import FINETUNE_MODES, PEFT_MODES
-
-log = logging.getLogger(__name__)
-
 
 
 def task_model(model: nn.Module) -> PreTrainedModel:
@@ -157,25 +148,3 @@ def merge_and_save(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out_dir
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
-
-
-@entry_point(log)
-def main(args: list[str]) -> int:
-    """CLI: ckpt=<.ckpt> out=<dir>: merge the checkpoint's adapter and save it with its tokenizer."""
-    from src.modules.model_builder import load_tokenizer
-    from src.modules.text_classifier import TextClassifier
-
-    options = dict(arg.split("=", 1) for arg in args if "=" in arg)
-    if not {"ckpt", "out"} <= options.keys():
-        raise ConfigError("usage: python -m src.modules.finetuning ckpt=<path to .ckpt> out=<directory>")
-    ckpt = Path(options["ckpt"])
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}.")
-    module = TextClassifier.from_checkpoint(ckpt)
-    out = merge_and_save(module.model, load_tokenizer(module.cfg), Path(options["out"]))
-    print(f"Saved {out} (load it with model.name_or_path={out} or AutoModelForSequenceClassification)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The language model of domain-adaptive pre-training (src/pretrain.py): the experiment's backbone with a masked-LM
+"""The language model of domain-adaptive pre-training (src/pretraining.py): the experiment's backbone with a masked-LM
 (BERT family) or causal-LM (GPT-2 family) head, its LightningModule and its in-domain training texts."""
 
 from typing import Any

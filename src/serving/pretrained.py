@@ -1,6 +1,6 @@
 """A run's checkpoint as a Hugging Face `save_pretrained` directory, and the loader that serves it.
 
-    export_pretrained(ckpt, out) -> out/: config.json (id2label / label2id from the run's labels.json),
+    export_model(ckpt, out) -> out/: config.json (id2label / label2id from the run's labels.json),
     model.safetensors, tokenizer files, preprocessing.json (the run's cleaning and truncation), labels.json,
     README.md (model card)
 
@@ -11,7 +11,6 @@ the checkpoint (plain transformers computes the same function at full size) and 
 place when complete, so a failed export leaves nothing half-written.
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -23,10 +22,10 @@ from omegaconf import DictConfig
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from src import rundir
 from src.compression.structure import UnitRecord, normalize_record, remove_units
+from src.config import compose_for_checkpoint
 from src.errors import ConfigError, HubUnreachableError
-from src.eval import run_config_for
-from src.experiments.predictions import read_predictions
 from src.modules.finetuning import merged
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
@@ -34,7 +33,6 @@ from src.serving.model_card import model_card, test_scores
 from src.serving.preprocessing import PREPROCESSING_FILE, Preprocessing
 
 UNITS_KEY = "lab_pruned_units"
-LABELS_FILE = "labels.json"
 
 
 @dataclass
@@ -49,13 +47,12 @@ class ExportedModel:
 
 def run_labels(run_dir: Path, fallback: list[str]) -> list[str]:
     """Label names by id from the run's labels.json (the checkpoint's own names when the file is missing)."""
-    path = run_dir / LABELS_FILE
-    if not path.is_file():
+    names = rundir.read_labels(run_dir)
+    if names is None:
         return list(fallback)
-    id2label = json.loads(path.read_text())["id2label"]
-    names = [id2label[str(i)] for i in range(len(id2label))]
     if len(names) != len(fallback):
-        raise ConfigError(f"{path} names {len(names)} labels but the checkpoint has {len(fallback)} outputs.")
+        raise ConfigError(f"{run_dir}/labels.json names {len(names)} labels but the checkpoint has {len(fallback)} "
+                          "outputs.")
     return names
 
 
@@ -76,9 +73,9 @@ def inference_model(module: TextClassifier) -> PreTrainedModel:
 
 def run_summary(ckpt: Path, run_dir: Path, units: dict[str, Any]) -> dict[str, Any]:
     """What the model card reports of the run: validation scores, test scores with CIs, pruned units."""
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    probs, labels = (read_predictions(run_dir) if (run_dir / "predictions_test.csv").is_file() else (None, None))
+    metrics = rundir.read_metrics(run_dir) if rundir.is_finished(run_dir) else {}
+    probs, labels = (rundir.read_predictions(run_dir) if rundir.predictions_path(run_dir, "test").is_file()
+                     else (None, None))
     return {"checkpoint": str(ckpt), "tested_checkpoint": metrics.get("best_checkpoint"),
             "validation": metrics.get("validation", {}), "pruned_units": units,
             "test_scores": test_scores(probs, labels), "test_examples": 0 if labels is None else len(labels)}
@@ -89,9 +86,9 @@ def checkpoint_model(ckpt: Path, remove_pruned: bool = True) -> tuple[ExportedMo
     its pruned units (`remove_pruned=False` keeps them in place as zeros)."""
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    cfg = run_config_for(ckpt, [])
+    cfg = compose_for_checkpoint(ckpt)
     module = TextClassifier.from_checkpoint(ckpt, remove_pruned=remove_pruned)
-    names = run_labels(ckpt.resolve().parent.parent, module.label_names)
+    names = run_labels(rundir.run_dir_of(ckpt), module.label_names)
     model = with_labels(inference_model(module), names)
     served = ExportedModel(model, load_tokenizer(module.cfg), Preprocessing.from_data_config(cfg.data), names)
     return served, cfg, module.pruned_units
@@ -107,9 +104,8 @@ def write_pretrained(ckpt: Path, directory: Path, name: str, command: str) -> Ex
     served.tokenizer.model_max_length = served.preprocessing.max_length  # pipeline(truncation=True) cuts there
     served.tokenizer.save_pretrained(directory)
     served.preprocessing.save(directory)
-    (directory / LABELS_FILE).write_text(json.dumps({"id2label": served.model.config.id2label,
-                                                     "label2id": served.model.config.label2id}, indent=2) + "\n")
-    summary = run_summary(ckpt, ckpt.resolve().parent.parent, units)
+    rundir.save_labels(directory, served.label_names)
+    summary = run_summary(ckpt, rundir.run_dir_of(ckpt), units)
     (directory / "README.md").write_text(model_card(cfg, name, served.label_names, summary,
                                                     {"export": command}))
     remove_units(served.model, record)

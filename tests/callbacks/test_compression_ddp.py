@@ -14,7 +14,7 @@ from src.config import REPO_ROOT
 
 def test_pruning_qat_early_stopping_under_ddp_cpu(tmp_path, data_cache):
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "src.train", "experiment=imdb_tiny", "trainer=ddp_cpu",
+    command = [sys.executable, "-m", "src.cli.train", "experiment=imdb_tiny", "trainer=ddp_cpu",
                "callbacks=compress", "trainer.max_epochs=2", "data.limit_train=64", "data.limit_val=32",
                "data.limit_test=32", "data.batch_size=16", "logger=csv", "trainer.enable_progress_bar=false",
                f"run_dir={run_dir}", f"data.cache_dir={data_cache}"]

@@ -7,7 +7,7 @@ from lightning.pytorch.callbacks import Callback
 
 from src.callbacks.gradual_unfreezing import GradualUnfreezing
 from src.errors import ConfigError
-from src.train import build_callbacks
+from src.training import build_callbacks
 from tests.training_helpers import build_module, quick_fit
 
 PARTS = {"embeddings": "bert.embeddings.", "layer0": "bert.encoder.layer.0.",

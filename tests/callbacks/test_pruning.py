@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from src.callbacks.pruning import MagnitudePruning
-from src.compression.pruning import cubic_sparsity, make_permanent, prunable_weights, sparsity
+from src.callbacks.magnitude_pruning import MagnitudePruning
+from src.compression.sparsity import cubic_sparsity, make_permanent, prunable_weights, sparsity
 from src.compression.structure import masked_units, remove_units
 from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier

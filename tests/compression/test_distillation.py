@@ -9,7 +9,7 @@ import torch
 from src.config import compose
 from src.errors import ConfigError
 from src.modules.distillation import DistillationClassifier, build_classifier, kd_loss, student_state
-from src.train import train
+from src.training import train
 from tests.compression.helpers import real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module
 

@@ -11,17 +11,17 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 from torch.ao.quantization import FakeQuantize
 
 from src.callbacks.qat import QuantizationAwareTraining
-from src.compression.export import export_int8, load_int8, load_variant
+from src.cli.quantize import main as quantize_main
 from src.compression.int8_format import load_int8_state
-from src.compression.pruning import make_permanent
 from src.compression.quantization import (
     attach_fake_quant,
     detach_fake_quant,
     quantizable_linears,
     quantize_int8,
 )
+from src.compression.sparsity import make_permanent
+from src.compression.variants import export_int8, load_int8, load_variant
 from src.errors import ConfigError
-from src.quantize import main as quantize_main
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module, quick_fit
 
@@ -85,7 +85,7 @@ def test_qat_callback_writes_loadable_int8_and_plain_checkpoints(make_cfg, tmp_p
 
 
 def test_qat_must_follow_pruning(make_cfg, tmp_path):
-    from src.callbacks.pruning import MagnitudePruning
+    from src.callbacks.magnitude_pruning import MagnitudePruning
 
     with pytest.raises(ConfigError, match="before callbacks.qat"):
         quick_fit(make_cfg("data.limit_train=32"), callbacks=[QuantizationAwareTraining(tmp_path),

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from src.compress_report import compression_report, main, render
+from src.cli.compress_report import main
+from src.compression.comparison import compression_report, render
 from src.compression.measure import (
     forward_times_ms,
     interleaved_times_ms,

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import DataError, HubUnreachableError
 from src.modules.model_builder import load_tokenizer
-from src.train import train
+from src.training import train
 
 TOPICS = ["world", "sports", "business", "science"]
 WORDS = {

@@ -6,7 +6,7 @@ import pytest
 
 from src.config import available
 from src.errors import ConfigError
-from src.experiments.design import load_design
+from src.experiments.design_spec import load_design
 
 SHIPPED = [
     "augmentation",

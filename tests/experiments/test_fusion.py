@@ -11,9 +11,8 @@ from omegaconf import OmegaConf
 from src.errors import ConfigError
 from src.experiments.evaluation import score
 from src.experiments.fusion import Member, average_weights, run_fusion, vote
-from src.experiments.predictions import read_predictions
 from src.modules.text_classifier import TextClassifier
-from src.train import save_predictions
+from src.rundir import read_predictions, save_predictions
 
 LABELS = ["negative", "positive"]
 CFG = OmegaConf.create({"experiment": "fusion-test", "seed": 1, "data": {"label_names": LABELS}})
@@ -39,7 +38,7 @@ def members(tmp_path: Path) -> list[Member]:
         run_dir = tmp_path / f"member{index}"
         run_dir.mkdir()
         for split, labels in splits.items():
-            save_predictions(run_dir / f"predictions_{split}.csv", _noisy_member(labels, accuracy, rng), labels, LABELS)
+            save_predictions(run_dir, split, _noisy_member(labels, accuracy, rng), labels, LABELS)
         out.append(Member(run_dir, CFG))
     return out
 
@@ -81,7 +80,7 @@ def test_members_on_different_rows_are_refused(members: list[Member], tmp_path: 
     odd = tmp_path / "odd"
     odd.mkdir()
     for split in ("validation", "test"):
-        save_predictions(odd / f"predictions_{split}.csv", np.full((10, 2), 0.5), labels, LABELS)
+        save_predictions(odd, split, np.full((10, 2), 0.5), labels, LABELS)
     with pytest.raises(ConfigError, match="different"):
         run_fusion("majority_vote", [members[0], Member(odd, CFG)], CFG, tmp_path / "out")
 

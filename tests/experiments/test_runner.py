@@ -19,11 +19,11 @@ from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
 from src.experiments.archive import publish, record_provenance
-from src.experiments.design import Design, load_design
+from src.experiments.design_spec import Design, load_design
 from src.experiments.evaluation import score
-from src.experiments.report import write_report
 from src.experiments.results import config_hash, load_results
-from src.train import save_config, save_predictions
+from src.experiments.summary import write_report
+from src.rundir import save_config, save_predictions
 
 
 def _tiny(results_root: Path, data_cache: Path) -> Design:
@@ -168,7 +168,7 @@ def _fake_train(cfg: DictConfig) -> dict:
     rng, labels = np.random.default_rng(0), list(cfg.data.label_names)
     for split, n in (("validation", 32), ("test", 64)):
         probs, truth = rng.dirichlet([1.0, 1.0], n), np.arange(n) % 2
-        save_predictions(run_dir / f"predictions_{split}.csv", probs, truth, labels)
+        save_predictions(run_dir, split, probs, truth, labels)
     summary = {"seed": cfg.seed, "run_dir": str(run_dir), "test": score(probs, truth, labels)}
     (run_dir / "metrics.json").write_text(json.dumps(summary))
     return summary
@@ -276,7 +276,8 @@ def test_published_report_is_self_contained_and_rerenders_identically(
     publish(results, report)
     assert not list(report.rglob("*.ckpt")) and (report / "runs" / "control" / "seed1" / "config.yaml").is_file()
     summary = (report / "summary.md").read_text()
-    assert "Selected on validation (`val/f1_macro`" in summary and "python -m src.design tiny publish=true" in summary
+    assert "Selected on validation (`val/f1_macro`" in summary
+    assert "python -m src.cli.design tiny publish=true" in summary
     shutil.rmtree(results)  # the report must not need the original run folders
     files = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
     write_report(report, n_resamples=1000)

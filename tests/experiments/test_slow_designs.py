@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from src.experiments import runner
-from src.experiments.design import load_design
-from src.experiments.predictions import read_predictions
-from src.experiments.report import write_report
+from src.experiments.design_spec import load_design
+from src.experiments.summary import write_report
+from src.rundir import read_predictions
 
 pytestmark = pytest.mark.slow
 

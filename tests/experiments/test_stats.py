@@ -13,9 +13,9 @@ from statsmodels.stats.multitest import multipletests
 
 from src.errors import ConfigError
 from src.experiments import stats
-from src.experiments.design import load_design
-from src.experiments.report import comparison_markdown
+from src.experiments.design_spec import load_design
 from src.experiments.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control
+from src.experiments.summary import comparison_markdown
 
 ARM = [0.81, 0.84, 0.80, 0.86, 0.83]
 CONTROL = [0.79, 0.80, 0.81, 0.82, 0.80]

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from src.cli.merge import main as merge_main
 from src.errors import ConfigError
-from src.modules.finetuning import main as merge_main
 from src.modules.finetuning import merge_and_save
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier

@@ -6,7 +6,7 @@ import pytest
 
 from src.config import compose
 from src.serving.pretrained import export_model
-from src.train import train
+from src.training import train
 
 QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64",
          "trainer.max_epochs=1")

@@ -11,29 +11,27 @@ from huggingface_hub import ModelCard
 from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification, pipeline
 
+from src import rundir
 from src.callbacks.qat import QuantizationAwareTraining
-from src.compression.export import load_variant
 from src.compression.structure import head_slices
-from src.config import to_yaml
+from src.compression.variants import load_variant
+from src.config import compose_for_checkpoint, to_yaml
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, HubUnreachableError
-from src.eval import evaluate
-from src.experiments.predictions import read_predictions
 from src.experiments.stats import bootstrap_metric
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.serving.onnx_export import onnx_logits, session
 from src.serving.pretrained import export_model, load_exported, push_to_hub
+from src.training import evaluate
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module, quick_fit
 
 
 def eval_data(run_dir: Path) -> TextClassificationDataModule:
     """The run's test split as `make eval` builds it (cleaned texts and tokenized rows in the same order)."""
-    from src.eval import run_config_for
-
-    cfg = run_config_for(run_dir / "checkpoints" / "last.ckpt", [])
+    cfg = compose_for_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
     datamodule.setup("test")
     return datamodule
@@ -58,7 +56,7 @@ def test_pipeline_gives_run_labels_and_eval_predictions(trained_run, exported):
 def test_model_card_is_hub_format_with_ci_and_selection_split(trained_run, exported):
     card = ModelCard.load(exported / "README.md")
     assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-classification"
-    probs, labels = read_predictions(trained_run)
+    probs, labels = rundir.read_predictions(trained_run)
     value, low, high = bootstrap_metric(labels, probs, "test/acc")
     accuracy = next(r for r in card.data.eval_results if r.metric_type == "accuracy")
     assert accuracy.metric_value == round(value, 4) and accuracy.dataset_split == "test"
@@ -89,7 +87,7 @@ def _saved_run(cfg, module: TextClassifier, run_dir: Path, units: dict | None = 
     if units:
         torch.save({**torch.load(ckpt, weights_only=True), "compression": {"units": units}}, ckpt)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model)).save_label_mapping(run_dir)
+    rundir.save_labels(run_dir, list(cfg.data.label_names))
     return ckpt
 
 

@@ -1,8 +1,6 @@
-"""Compression report: the fp32 model and each compressed variant on the same test examples.
+"""The compression report: the fp32 model and each compressed variant compared on the same test examples.
 
-    python -m src.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
-        [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
-        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [out=<dir>]
+The library half of `python -m src.cli.compress_report`.
 
 Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up over
 fp32, test accuracy and macro F1, agreement with the fp32 predictions. The fp32 checkpoint also runs on ONNX
@@ -19,7 +17,6 @@ missing. Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (
 import functools
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from src.cli import entry_point
-from src.compression.export import load_variant  # noqa: E402
+from src import rundir  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     Rounds,
     forward_times_ms,
@@ -46,19 +42,17 @@ from src.compression.measure import (  # noqa: E402
     speedup_stats,
 )
 from src.compression.targets import targets_markdown  # noqa: E402
+from src.compression.variants import load_variant, quantize_checkpoint  # noqa: E402
+from src.config import compose_for_checkpoint  # noqa: E402
 from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
-from src.errors import ConfigError, LabError  # noqa: E402
-from src.eval import run_config_for  # noqa: E402
+from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.model_builder import load_tokenizer  # noqa: E402
-from src.quantize import quantize_checkpoint  # noqa: E402
 from src.serving.onnx_export import INT8_FILE, ONNX_FILE, REPORT_FILE, OnnxClassifier  # noqa: E402
 from src.serving.pretrained import export_model  # noqa: E402
 
-log = logging.getLogger("src.compress_report")
+log = logging.getLogger(__name__)
 VARIANTS = ("pruned", "heads", "ptq_int8", "qat_int8", "distilled")
-SETTINGS: dict[str, int | float] = {"limit_test": 2000, "rounds": 5, "min_run_time": 1.0, "seq_len": 256,
-                                    "threads": 2}
 BATCH_SIZES = (1, 32)
 FIGURE = "compression_accuracy_vs_latency.png"
 
@@ -67,13 +61,13 @@ def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
     """fp32 first, then every variant given on the command line; PTQ int8 and the ONNX Runtime fp32 / int8
     models of the fp32 checkpoint made when missing."""
     variants = {"fp32": ckpt, **{name: Path(given[name]) for name in VARIANTS if name in given}}
-    compression = ckpt.resolve().parent.parent / "compression"
+    compression = rundir.run_dir_of(ckpt) / "compression"
     if "ptq_int8" not in variants:
         default = compression / "ptq_int8.safetensors"
         variants["ptq_int8"] = default if default.is_file() else quantize_checkpoint(ckpt, default)
     exported = compression / "export"
     if not (exported / REPORT_FILE).is_file():
-        export_model(ckpt, exported, onnx=True, command=f"python -m src.compress_report ckpt={ckpt}")
+        export_model(ckpt, exported, onnx=True, command=f"python -m src.cli.compress_report ckpt={ckpt}")
     variants.update({"ort_fp32": exported / ONNX_FILE, "ort_int8": exported / INT8_FILE})
     for name, path in variants.items():
         if not path.is_file():
@@ -205,12 +199,12 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
         raise ConfigError(f"Checkpoint not found: {ckpt}. "
                           "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     torch.set_num_threads(settings["threads"])
-    cfg = run_config_for(ckpt, [f"data.limit_test={settings['limit_test']}"])
+    cfg = compose_for_checkpoint(ckpt, [f"data.limit_test={settings['limit_test']}"])
     variants = collect_variants(ckpt, given)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
     datamodule.setup("test")
     rows, times = measure_variants(variants, datamodule.test_dataloader(), settings)
-    report_dir = out or ckpt.resolve().parent.parent / "report"
+    report_dir = out or rundir.run_dir_of(ckpt) / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     parity = json.loads((variants["ort_fp32"].parent / REPORT_FILE).read_text())["fp32"]
     report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),
@@ -219,24 +213,3 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     markdown, figure = render(report_dir / "compression.json")
     log_to_wandb(cfg, rows, figure, report_dir)
     return markdown
-
-
-@entry_point(log, user_errors=(LabError, ValueError))
-def main(argv: list[str]) -> int:
-    args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"ckpt", "out", *VARIANTS, *SETTINGS}
-    if unknown or "ckpt" not in args:
-        extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
-        raise ConfigError(f"Usage: python -m src.compress_report ckpt=<.ckpt> [{'|'.join(VARIANTS)}=<p>] "
-                          f"[{'|'.join(SETTINGS)}=<number>] [out=<dir>]{extra}.")
-    settings = {k: type(v)(args.get(k, v)) for k, v in SETTINGS.items()}
-    if min(settings["rounds"], settings["threads"], settings["min_run_time"]) <= 0:
-        raise ConfigError("rounds, threads and min_run_time must be positive.")
-    markdown = compression_report(Path(args["ckpt"]), args, settings, Path(args["out"]) if "out" in args else None)
-    print(markdown.read_text())
-    print(f"Report: {markdown}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,24 +1,31 @@
 """Write the W&B sweep YAML equivalent to a design: a grid over its arms and seeds.
 
-    python -m src.sweep_config optimizers [out=sweep.yaml]
+    python -m src.cli.sweep_config optimizers [out=sweep.yaml]
     wandb sweep results/optimizers/sweep.yaml && wandb agent <sweep id>
 
-Each agent call runs `python -m src.design <design> arm=<arm> seed=<seed>`: the very run `make design`
+Each agent call runs `python -m src.cli.design <design> arm=<arm> seed=<seed>`: the very run `make design`
 would do (same run dir, W&B group = design, job type = arm), so both can fill the same results.
 """
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import MISSING
 
-from src.cli import entry_point
-from src.errors import ConfigError
-from src.experiments.design import Design, load_design
+from src.cli import entry_point, parse_args
+from src.experiments.design_spec import Design, load_design
 
-log = logging.getLogger("src.sweep_config")
+log = logging.getLogger("src.cli.sweep_config")
+
+
+@dataclass
+class SweepOptions:
+    design: str = MISSING  # a name under configs/design/
+    out: Path | None = None  # default results/<design>/sweep.yaml
 
 
 def sweep_config(design: Design) -> dict[str, Any]:
@@ -32,18 +39,15 @@ def sweep_config(design: Design) -> dict[str, Any]:
         "method": "grid",
         "metric": {"name": design.metric, "goal": goal},
         "parameters": {"arm": {"values": arms}, "seed": {"values": list(design.spec.seeds)}},
-        "command": ["${env}", "${interpreter}", "-m", "src.design", design.name, "${args_no_hyphens}"],
+        "command": ["${env}", "${interpreter}", "-m", "src.cli.design", design.name, "${args_no_hyphens}"],
     }
 
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    names = [a for a in args if "=" not in a]
-    options = dict(a.split("=", 1) for a in args if "=" in a)
-    if len(names) != 1 or set(options) - {"out"}:
-        raise ConfigError("usage: python -m src.sweep_config <design> [out=<path>]")
-    design = load_design(names[0])
-    out = Path(options.get("out", design.results_dir / "sweep.yaml"))
+    options = parse_args(args, SweepOptions, positional="design").options
+    design = load_design(options.design)
+    out = options.out or design.results_dir / "sweep.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(sweep_config(design), sort_keys=False))
     print(f"W&B sweep config: {out}\nStart it with: wandb sweep {out} && wandb agent <sweep id>")

@@ -22,6 +22,7 @@ from src.errors import ConfigError
 from src.experiments.baselines import build_baseline
 from src.experiments.fusion import FUSIONS
 from src.experiments.stats import TESTS, metric_fn
+from src.rundir import is_finished
 from src.validation import require, require_choice
 
 DESIGN_DIR = CONFIG_DIR / "design"
@@ -89,7 +90,7 @@ class RunSpec:
 
     @property
     def done(self) -> bool:
-        return (self.run_dir / "metrics.json").is_file()
+        return is_finished(self.run_dir)
 
     def train_overrides(self, base: list[str]) -> list[str]:
         """The full override list of a training run: base, arm, seed, run dir and W&B grouping."""

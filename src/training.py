@@ -1,9 +1,8 @@
-"""Train, validate and test one configured run.
+"""Train, validate and test one configured run (`train`); test a checkpoint again (`evaluate`).
 
-    python -m src.train experiment=imdb_minilm trainer.max_epochs=1 model.optimizer.lr=3e-5
-
-Each run writes runs/<experiment>/<timestamp>/: config.yaml, checkpoints/, csv/metrics.csv,
-figures/, predictions_test.csv, metrics.json (and wandb/ when W&B is on).
+The library half of `python -m src.cli.train` / `src.cli.eval`. Each run writes runs/<experiment>/<timestamp>/
+(see src.rundir): config.yaml, labels.json, checkpoints/, csv/metrics.csv, figures/, predictions_<split>.csv,
+metrics.json (and wandb/ when W&B is on).
 
 torch, transformers, datasets and lightning are imported inside the functions that use them, after the config
 is composed and checked: a config error is reported in well under a second, not after ~10 s of imports.
@@ -11,20 +10,16 @@ is composed and checked: a config error is reported in well under a second, not 
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-import sys
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.cli import entry_point
-from src.config import compose, to_object, to_yaml
+from src import rundir
+from src.config import compose_for_checkpoint, to_object
 from src.errors import ConfigError
 from src.instantiate import instantiate
 from src.schemas import RunConfig, TrainerConfig
@@ -32,56 +27,7 @@ from src.validation import check_buildable
 
 if TYPE_CHECKING:
     import lightning as L
-    import numpy as np
     from lightning.pytorch.callbacks import Callback
-
-log = logging.getLogger("src.train")
-RUNS_ROOT = Path("runs")
-CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
-# DDP worker processes re-run this script; they find the parent's run dir in this variable.
-RUN_DIR_ENV = "LAB_RUN_DIR"
-
-
-def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
-    """The most recently written last/interrupted checkpoint among `run_dirs`."""
-    found = [d / "checkpoints" / n for d in run_dirs for n in CHECKPOINT_NAMES if (d / "checkpoints" / n).is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
-def launcher_run_id() -> str | None:
-    """An id shared by all processes that torchrun or srun started together (None for one process),
-    so that every rank of a multi-node run writes to the same run directory."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "TORCHELASTIC_RUN_ID" in os.environ:
-        if os.environ["TORCHELASTIC_RUN_ID"] == "none":
-            raise ConfigError("torchrun without --rdzv-id: pass run_dir=<shared path> (or --rdzv-id=<id>) so "
-                              "that every process writes to the same run directory.")
-        return f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
-    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
-        return f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
-    return None
-
-
-def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
-    """Where this run writes, and which checkpoint it resumes from (ckpt_path: null | last | <path>)."""
-    if cfg.ckpt_path == "last":
-        candidates = [Path(cfg.run_dir)] if cfg.run_dir else sorted((RUNS_ROOT / cfg.experiment).glob("*"))
-        ckpt = newest_checkpoint(candidates)
-        if ckpt is None:
-            raise ConfigError(f"ckpt_path=last but no last/interrupted checkpoint exists under "
-                              f"{cfg.run_dir or RUNS_ROOT / cfg.experiment}. Start a fresh run without ckpt_path.")
-        return ckpt.parent.parent, str(ckpt)
-    if cfg.ckpt_path is not None:
-        ckpt = Path(cfg.ckpt_path)
-        if not ckpt.is_file():
-            raise ConfigError(f"ckpt_path={ckpt} does not exist.")
-        return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
-    if cfg.run_dir:
-        return Path(cfg.run_dir), None
-    if os.environ.get(RUN_DIR_ENV):
-        return Path(os.environ[RUN_DIR_ENV]), None
-    if launcher_run_id():
-        return RUNS_ROOT / cfg.experiment / launcher_run_id(), None
-    return RUNS_ROOT / cfg.experiment / datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f"), None
 
 
 def build_callbacks(specs: Mapping[str, Any], run_dir: Path) -> list[Callback]:
@@ -128,10 +74,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from src.modules.distillation import build_classifier
     from src.modules.model_builder import load_tokenizer
 
-    run_dir, ckpt_path = resolve_run_dir_and_ckpt(cfg)
+    run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:
-        save_config(cfg, run_dir)
+        rundir.save_config(cfg, run_dir)
+        rundir.save_labels(run_dir, list(cfg.data.label_names))
     run = to_object(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved)
@@ -141,15 +88,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     tokenizer = load_tokenizer(run.model)
     datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
-    if rank_zero_only.rank == 0:
-        datamodule.save_label_mapping(run_dir)
     model = build_classifier(resolved["model"], list(cfg.data.label_names), class_weights=datamodule.class_weights)
 
-    os.environ[RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
+    os.environ[rundir.RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
-        os.environ.pop(RUN_DIR_ENV, None)
+        os.environ.pop(rundir.RUN_DIR_ENV, None)
     best = _best_checkpoint(trainer)
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
     trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
@@ -181,50 +126,33 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
-def save_config(cfg: DictConfig, run_dir: Path) -> None:
-    (run_dir / "config.yaml").write_text(to_yaml(cfg))
-
-
 def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str, tuple[Any, Any]],
                    label_names: list[str]) -> None:
-    """metrics.json and predictions_<split>.csv (probabilities per class, label, prediction)."""
-    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    """predictions_<split>.csv (probabilities per class, label, prediction), then metrics.json (marks it done)."""
     for split, (probs, labels) in predictions.items():
-        save_predictions(run_dir / f"predictions_{split}.csv", probs.numpy(), labels.numpy(), label_names)
+        rundir.save_predictions(run_dir, split, probs.numpy(), labels.numpy(), label_names)
+    rundir.write_metrics(run_dir, summary)
 
 
-def save_predictions(path: Path, probs: np.ndarray, labels: np.ndarray, label_names: list[str]) -> None:
-    """A predictions CSV: label, pred, prob_<class>... (read back by src.experiments for statistics/fusion)."""
-    import numpy as np
+def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[str, Any]:
+    """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default <run>/eval/)."""
+    if not ckpt.is_file():
+        raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
+    cfg = compose_for_checkpoint(ckpt, overrides)
+    import lightning as L  # after the checks above: a wrong path or key is reported at once
 
-    header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
-    table = np.column_stack([labels, probs.argmax(1), probs])
-    fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
-    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt=fmt)
+    from src.datamodules.text_classification import TextClassificationDataModule
+    from src.modules.model_builder import load_tokenizer
+    from src.modules.text_classifier import TextClassifier
 
-
-def print_metrics(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Test metrics — {summary.get('experiment', '')}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in sorted(summary["test"].items()):
-        table.add_row(key, f"{value:.4f}")
-    Console().print(table)
-
-
-@entry_point(log)
-def main(args: list[str]) -> int:
-    summary = train(compose(args))
-    from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by train()
-
-    if rank_zero_only.rank == 0:
-        print_metrics(summary)
-        print(f"Run directory: {summary['run_dir']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    L.seed_everything(cfg.seed, verbose=False)
+    model = TextClassifier.from_checkpoint(ckpt)
+    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    eval_dir = rundir.run_dir_of(ckpt) / "eval"
+    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
+                        default_root_dir=str(eval_dir), enable_progress_bar=False)
+    (results,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    summary = {"checkpoint": str(ckpt), "experiment": cfg.experiment, "test": {k: float(v) for k, v in results.items()}}
+    out = out or eval_dir / "metrics.json"
+    rundir.write_metrics(out.parent, summary, out.name)
+    return summary

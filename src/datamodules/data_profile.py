@@ -1,26 +1,37 @@
 """The data report: what cleaning, balancing, tokenization and batching do to a configured dataset.
 
 `build_report` measures a prepared `TextClassificationDataModule`; `write_report` renders it as
-report.md + report.json + PNG figures.
+report.md + report.json + PNG figures; `data_report(cfg)` does both for a composed config and logs the
+result to W&B when the logger is on (the library half of `python -m src.cli.data_report`).
 """
+
+from __future__ import annotations
 
 import json
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import RandomSampler
 from transformers import PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from src.config import to_object
 from src.datamodules.balancing import class_counts
 from src.datamodules.sources import label_array
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.loggers import build_loggers
+from src.modules.model_builder import load_tokenizer
 
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
+
+DATA_REPORTS_ROOT = Path("reports") / "data"
 PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 TRUNCATION_LENGTHS = (128, 256, 512)
 
@@ -223,3 +234,49 @@ def render(out_dir: Path) -> dict[str, Path]:
                "class_counts": plot_class_counts(report["balancing"], out_dir / "class_counts.png")}
     (out_dir / "report.md").write_text(render_markdown(report, figures))
     return {**figures, "markdown": out_dir / "report.md", "json": out_dir / "report.json"}
+
+
+def report_dir(cfg: DictConfig) -> Path:
+    """<run_dir>/report when run_dir is set, else reports/data/<experiment>."""
+    return Path(cfg.run_dir) / "report" if cfg.run_dir else DATA_REPORTS_ROOT / cfg.experiment
+
+
+def headline(report: dict[str, Any]) -> dict[str, float]:
+    """The scalar figures logged to W&B: per-split token percentiles and truncation, padding, cleaning."""
+    scalars: dict[str, float] = {}
+    for split, stats in report["splits"].items():
+        scalars[f"data/{split}/rows"] = stats["rows"]
+        scalars[f"data/{split}/changed_by_cleaning"] = stats["changed_by_cleaning"]
+        scalars[f"data/{split}/dropped_by_cleaning"] = stats["dropped_by_cleaning"]
+        tokens = stats["tokens"]
+        scalars.update({f"data/{split}/tokens_{k}": v for k, v in tokens["percentiles"].items()})
+        scalars.update({f"data/{split}/truncated_at_{k}": v for k, v in tokens["truncated_share"].items()})
+    scalars.update({f"data/padding_{k}": v for k, v in report["padding"].items()})
+    return scalars
+
+
+def log_report(loggers: list[Logger], report: dict[str, Any], files: dict[str, Path]) -> None:
+    """Scalars and PNGs to W&B, plus report.md as a W&B file of the run."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_metrics(headline(report))
+            for key in ("token_lengths", "class_counts"):
+                logger.log_image(key=f"data/{key}", images=[str(files[key])])
+            logger.experiment.save(str(files["markdown"]), base_path=str(files["markdown"].parent))
+            logger.experiment.finish()
+
+
+def data_report(cfg: DictConfig) -> Path:
+    """Prepare the configured data (cleaning, balancing, augmentation), measure it and write the report."""
+    out_dir = report_dir(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+    report, lengths = build_report(datamodule)
+    report["experiment"] = cfg.experiment
+    files = write_report(report, lengths, out_dir)
+    if cfg.logger.wandb.enabled:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        log_report(build_loggers(to_object(cfg), out_dir, f"{cfg.experiment}-data-report", resolved), report, files)
+    return files["markdown"]

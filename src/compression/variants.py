@@ -1,16 +1,24 @@
-"""Write and read int8 models (PTQ or QAT) and load any checkpoint variant as a `TextClassifier`."""
+"""Write and read int8 models (PTQ or QAT); load any checkpoint variant (fp32, pruned, int8) as a `TextClassifier`.
+
+Post-training dynamic int8 (`quantize_checkpoint`, `make quantize`), the cheap alternative to QAT: every encoder
+Linear (GPT-2 Conv1D included) gets int8 per-channel weights with per-batch activation quantization
+(`torch.ao.quantization.quantize_dynamic`), the token embedding 8-bit rows. It writes
+<run_dir>/compression/ptq_int8.safetensors, the same format as the QAT callback's qat_int8.safetensors.
+"""
 
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from src.compression.int8_format import LEGACY_SUFFIX, SUFFIX, load_int8_state, save_int8
-from src.compression.pruning import HEAD_NAMES
 from src.compression.quantization import quantize_int8, quantize_named
+from src.compression.sparsity import HEAD_NAMES
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
+from src.rundir import run_dir_of
 
 
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
@@ -24,6 +32,23 @@ def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, m
     return save_int8(qmodel.state_dict(), {"method": method, "source": source, "hyper_parameters": hparams,
                                            "hf_config": model.config.to_dict(), "units": units,
                                            "quantized": quantized}, out)
+
+
+def checkpoint_units(ckpt: Path) -> dict[str, Any]:
+    """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    return normalize_record(checkpoint.get("compression", {}).get("units"))
+
+
+def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = True) -> Path:
+    """Write the PTQ int8 model of `ckpt` (default <run_dir>/compression/ptq_int8.safetensors); returns its path."""
+    if not ckpt.is_file():
+        raise ConfigError(f"Checkpoint not found: {ckpt}. "
+                          "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
+    module = TextClassifier.from_checkpoint(ckpt)
+    out = out or run_dir_of(ckpt) / "compression" / "ptq_int8.safetensors"
+    return export_int8(module.model, dict(module.hparams), out, "ptq", checkpoint_units(ckpt), str(ckpt),
+                       embeddings=embeddings)
 
 
 def load_int8(path: Path) -> TextClassifier:

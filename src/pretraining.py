@@ -1,12 +1,10 @@
-"""Domain-adaptive pre-training: continue masked-LM (BERT family) or causal-LM (GPT-2 family) training on
-the experiment's unlabeled in-domain train texts (e.g. IMDB reviews), then save a `save_pretrained` directory.
+"""Domain-adaptive pre-training: continue masked-LM (BERT family) or causal-LM (GPT-2 family) training on the
+experiment's unlabeled in-domain train texts (e.g. IMDB reviews), then save a `save_pretrained` directory.
 
-    make pretrain EXP=imdb_minilm ARGS="pretrain.max_steps=500"
-    make train EXP=imdb_minilm ARGS="model.name_or_path=<printed dir> model.pretrained=true"
-
-Only the train split's texts are used (labels ignored; validation and test texts never). The optimizer and
-schedule come from the experiment's `model.optimizer` / `model.scheduler` groups with `pretrain.lr`. Like
-src.train, the heavy libraries are imported after the config is composed and checked.
+The library half of `python -m src.cli.pretrain`. Only the train split's texts are used (labels ignored;
+validation and test texts never). The optimizer and schedule come from the experiment's `model.optimizer` /
+`model.scheduler` groups with `pretrain.lr`. Like src.training, the heavy libraries are imported after the
+config is composed and checked.
 """
 
 from __future__ import annotations
@@ -14,31 +12,28 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import sys
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from src.cli import entry_point
-from src.config import compose, to_object, to_yaml
-from src.train import RUN_DIR_ENV, trainer_arguments
+from src import rundir
+from src.config import to_object
+from src.training import trainer_arguments
 from src.validation import check_buildable
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-log = logging.getLogger("src.pretrain")
+log = logging.getLogger(__name__)
 
 
 def output_dir(cfg: DictConfig) -> Path:
     if cfg.pretrain.output_dir:
         return Path(cfg.pretrain.output_dir)
-    if os.environ.get(RUN_DIR_ENV):  # a DDP worker: the parent's directory
-        return Path(os.environ[RUN_DIR_ENV])
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-    return Path("runs") / cfg.experiment / "pretrain" / stamp / "model"
+    if os.environ.get(rundir.RUN_DIR_ENV):  # a DDP worker: the parent's directory
+        return Path(os.environ[rundir.RUN_DIR_ENV])
+    return rundir.RUNS_ROOT / cfg.experiment / "pretrain" / rundir.timestamp() / "model"
 
 
 def pretrain(cfg: DictConfig) -> Path:
@@ -71,11 +66,11 @@ def pretrain(cfg: DictConfig) -> Path:
                         default_root_dir=str(out.parent), **trainer_kwargs)
     log.info("Pre-training (%s) %s for %d steps on %d texts", objective, cfg.model.name_or_path,
              cfg.pretrain.max_steps, len(loader.dataset))
-    os.environ[RUN_DIR_ENV] = str(out)  # inherited by the processes a DDP launcher starts
+    os.environ[rundir.RUN_DIR_ENV] = str(out)  # inherited by the processes a DDP launcher starts
     try:
         trainer.fit(LanguageModelPretrainer(model, optimizer, run.model.scheduler), train_dataloaders=loader)
     finally:
-        os.environ.pop(RUN_DIR_ENV, None)
+        os.environ.pop(rundir.RUN_DIR_ENV, None)
     if rank_zero_only.rank == 0:
         _save(model, tokenizer, cfg, out)
     return out
@@ -85,21 +80,4 @@ def _save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, cfg: DictC
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out.parent / "config.yaml").write_text(to_yaml(cfg))
-
-
-@entry_point(log)
-def main(overrides: list[str]) -> int:
-    out = pretrain(compose(overrides))
-    from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by pretrain()
-
-    if rank_zero_only.rank == 0:
-        experiment = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "<name>")
-        print(f"Saved {out}\nFine-tune from it: make train EXP={experiment} "
-              f'ARGS="model.name_or_path={out} model.pretrained=true"')
-    return 0
-
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    rundir.save_config(cfg, out.parent)

@@ -6,7 +6,7 @@ classification head only when configured), follows a cubic schedule (Zhu & Gupta
 masks identical on every DDP rank, folds them into every saved checkpoint and makes them permanent at
 the end of training, so checkpoints load into a plain model.
 
-    callbacks.pruning: {_target_: src.callbacks.pruning.MagnitudePruning, method: unstructured, target: 0.5,
+    callbacks.pruning: {_target_: src.callbacks.magnitude_pruning.MagnitudePruning, method: unstructured, target: 0.5,
                         scope: global, start: 0, end: 200}
 """
 
@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.nn.utils import prune
 
-from src.compression.pruning import cubic_sparsity, fold_masks, make_permanent, prunable_weights, sparsity
+from src.compression.sparsity import cubic_sparsity, fold_masks, make_permanent, prunable_weights, sparsity
 from src.compression.structure import (
     encoder_layers,
     ffn_scores,

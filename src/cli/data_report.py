@@ -1,0 +1,29 @@
+"""Write the data report of an experiment's data pipeline (no training; src.datamodules.data_profile).
+
+    python -m src.cli.data_report experiment=imdb_minilm data.limit_train=null
+
+Output: <run_dir>/report/ when run_dir is set, else reports/data/<experiment>/ (report.md, report.json,
+token_lengths.png, class_counts.png); logged to W&B (job_type data-report) when the logger is enabled.
+"""
+
+import logging
+import sys
+
+from src.cli import entry_point, parse_args
+from src.config import compose
+from src.datamodules.data_profile import data_report
+
+log = logging.getLogger("src.cli.data_report")
+
+
+@entry_point(log)
+def main(args: list[str]) -> int:
+    overrides = parse_args(args, config=True).overrides
+    markdown = data_report(compose(["logger.wandb.job_type=data-report", *overrides]))
+    print(markdown.read_text())
+    print(f"Report written to {markdown.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

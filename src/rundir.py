@@ -1,0 +1,192 @@
+"""Run-directory I/O in one place: where a run writes, and every file it writes or reads back.
+
+    runs/<experiment>/<timestamp>/
+        config.yaml               the resolved config that produced the numbers     save_config / saved_config
+        labels.json               id <-> label name                                 save_labels
+        checkpoints/*.ckpt        last / interrupted / best                         newest_checkpoint, run_checkpoint
+        metrics.json              the run's summary (validation and test metrics)   write_metrics / read_metrics
+        predictions_<split>.csv   label, pred, prob_<class>...                      save_predictions / read_predictions
+
+Light on purpose (numpy and pandas imported where used, nothing of the project but src.errors): the config
+composer, reports and notebooks read run directories without importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from src.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+RUNS_ROOT = Path("runs")
+CHECKPOINT_NAMES = ("last.ckpt", "interrupted.ckpt")
+# DDP worker processes re-run the entry point; they find the parent's run dir in this variable.
+RUN_DIR_ENV = "LAB_RUN_DIR"
+
+
+def run_dir_of(ckpt: Path) -> Path:
+    """The run directory a checkpoint belongs to (<run>/checkpoints/<name>.ckpt)."""
+    return Path(ckpt).resolve().parent.parent
+
+
+def timestamp() -> str:
+    """A new run directory's name: the start time, to the microsecond."""
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+
+
+def newest_checkpoint(run_dirs: list[Path]) -> Path | None:
+    """The most recently written last/interrupted checkpoint among `run_dirs`."""
+    found = [d / "checkpoints" / n for d in run_dirs for n in CHECKPOINT_NAMES if (d / "checkpoints" / n).is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def launcher_run_id() -> str | None:
+    """An id shared by all processes that torchrun or srun started together (None for one process),
+    so that every rank of a multi-node run writes to the same run directory."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "TORCHELASTIC_RUN_ID" in os.environ:
+        if os.environ["TORCHELASTIC_RUN_ID"] == "none":
+            raise ConfigError("torchrun without --rdzv-id: pass run_dir=<shared path> (or --rdzv-id=<id>) so "
+                              "that every process writes to the same run directory.")
+        return f"torchrun-{os.environ['TORCHELASTIC_RUN_ID']}"
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+        return f"slurm-{os.environ['SLURM_JOB_ID']}-{os.environ.get('SLURM_STEP_ID', '0')}"
+    return None
+
+
+def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
+    """Where this run writes, and which checkpoint it resumes from (ckpt_path: null | last | <path>)."""
+    if cfg.ckpt_path == "last":
+        candidates = [Path(cfg.run_dir)] if cfg.run_dir else sorted((RUNS_ROOT / cfg.experiment).glob("*"))
+        ckpt = newest_checkpoint(candidates)
+        if ckpt is None:
+            raise ConfigError(f"ckpt_path=last but no last/interrupted checkpoint exists under "
+                              f"{cfg.run_dir or RUNS_ROOT / cfg.experiment}. Start a fresh run without ckpt_path.")
+        return ckpt.parent.parent, str(ckpt)
+    if cfg.ckpt_path is not None:
+        ckpt = Path(cfg.ckpt_path)
+        if not ckpt.is_file():
+            raise ConfigError(f"ckpt_path={ckpt} does not exist.")
+        return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
+    if cfg.run_dir:
+        return Path(cfg.run_dir), None
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV]), None
+    if launcher_run_id():
+        return RUNS_ROOT / cfg.experiment / launcher_run_id(), None
+    return RUNS_ROOT / cfg.experiment / timestamp(), None
+
+
+def config_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "config.yaml"
+
+
+def save_config(cfg: DictConfig, run_dir: Path) -> Path:
+    """<run_dir>/config.yaml: the fully resolved config (what produced the run's numbers)."""
+    path = config_path(run_dir)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def saved_config(run_dir: Path) -> DictConfig:
+    """A run's config.yaml as an OmegaConf node (to compose from again)."""
+    path = config_path(run_dir)
+    if not path.is_file():
+        raise ConfigError(f"No config.yaml in {run_dir}: use a checkpoint or directory of a run made by this lab.")
+    return OmegaConf.load(path)
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """A run's config.yaml as plain YAML data (what config hashes compare), None when it has none."""
+    import yaml
+
+    path = config_path(run_dir)
+    return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+
+def save_labels(run_dir: Path, label_names: list[str]) -> Path:
+    """<run_dir>/labels.json (id <-> label name), so predictions can be read back without the config."""
+    path = Path(run_dir) / "labels.json"
+    mapping = {"id2label": dict(enumerate(label_names)), "label2id": {name: i for i, name in enumerate(label_names)}}
+    path.write_text(json.dumps(mapping, indent=2))
+    return path
+
+
+def read_labels(run_dir: Path) -> list[str] | None:
+    """The label names by id from <run_dir>/labels.json (None when the run has none)."""
+    path = Path(run_dir) / "labels.json"
+    if not path.is_file():
+        return None
+    id2label = json.loads(path.read_text())["id2label"]
+    return [id2label[str(i)] for i in range(len(id2label))]
+
+
+def write_metrics(run_dir: Path, summary: dict[str, Any], name: str = "metrics.json") -> Path:
+    """<run_dir>/<name> (default metrics.json): a run's summary; its presence marks the run finished."""
+    path = Path(run_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2))
+    return path
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """A finished run's metrics.json."""
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def is_finished(run_dir: Path) -> bool:
+    """Whether the run wrote its metrics.json (its last file)."""
+    return (Path(run_dir) / "metrics.json").is_file()
+
+
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run was tested with (its best one), else its last one."""
+    best = read_metrics(run_dir).get("best_checkpoint") if is_finished(run_dir) else None
+    for candidate in (best, Path(run_dir) / "checkpoints" / "last.ckpt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise ConfigError(f"No checkpoint in {run_dir}: the run saved none (use callbacks=default, which includes "
+                      "model_checkpoint).")
+
+
+def latest_checkpoint(experiment: str) -> Path:
+    """Best (else last) checkpoint of the newest finished run of `experiment` (e.g. a KD teacher)."""
+    finished = sorted((RUNS_ROOT / experiment).glob("*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    if not finished:
+        raise ConfigError(f"No finished run under {RUNS_ROOT / experiment}/: train it first "
+                          f"(make train EXP={experiment}) or pass the checkpoint path explicitly.")
+    return run_checkpoint(finished[-1].parent)
+
+
+def predictions_path(run_dir: Path, split: str) -> Path:
+    return Path(run_dir) / f"predictions_{split}.csv"
+
+
+def save_predictions(run_dir: Path, split: str, probs: np.ndarray, labels: np.ndarray,
+                     label_names: list[str]) -> Path:
+    """<run_dir>/predictions_<split>.csv: label, pred, prob_<class>... (read back for statistics and fusion)."""
+    import numpy as np
+
+    path = predictions_path(run_dir, split)
+    header = ",".join(["label", "pred", *(f"prob_{name}" for name in label_names)])
+    table = np.column_stack([labels, probs.argmax(1), probs])
+    fmt = ["%d", "%d"] + ["%.6f"] * probs.shape[1]
+    np.savetxt(path, table, delimiter=",", header=header, comments="", fmt=fmt)
+    return path
+
+
+def read_predictions(run_dir: Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities [n, classes], labels [n]) from a run's predictions_<split>.csv."""
+    import numpy as np
+    import pandas as pd
+
+    table = pd.read_csv(predictions_path(run_dir, split))
+    probs = table[[c for c in table.columns if c.startswith("prob_")]].to_numpy(dtype=np.float64)
+    return probs, table["label"].to_numpy(dtype=np.int64)
