@@ -13,6 +13,7 @@ quantizes activations to 8 bits where torch's x86 kernel uses 7 (reduce_range), 
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,11 @@ def compare(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Pa
 
 def quantize_onnx_int8(path: Path, out: Path) -> Path:
     """ONNX Runtime dynamic int8 of an fp32 ONNX model: int8 per-channel weights, per-batch uint8 activations."""
-    quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    logging.disable(logging.INFO)  # the quantizer logs one root INFO line per tensor it leaves in float
+    try:
+        quantize_dynamic(str(path), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)
     return out
 
 
