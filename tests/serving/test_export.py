@@ -175,3 +175,16 @@ def test_qat_weights_carry_into_the_onnx_int8_model(make_cfg, tmp_path):
     onnx_int8 = onnx_logits(session(out / "model.int8.onnx"), {k: v.numpy() for k, v in batch.items() if k != "labels"})
     assert (onnx_int8.argmax(-1) == torch_int8.argmax(-1)).mean() >= 0.95
     np.testing.assert_allclose(onnx_int8, logits(module, batch).numpy(), atol=5e-3)  # int8 rounding of fp32 logits
+
+
+def test_new_models_carry_the_label_names(make_cfg):
+    assert build_module(make_cfg()).model.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_gpt2_exports_to_onnx_with_parity(make_cfg, tmp_path):
+    cfg = make_cfg("model=tiny_gpt2")
+    module = build_module(cfg)
+    out = export_model(_saved_run(cfg, module, tmp_path / "run"), tmp_path / "gpt2", onnx=True)
+    batch = {k: v for k, v in real_batch(cfg, 16).items() if k != "labels"}  # right-padded, pad = eos
+    np.testing.assert_allclose(onnx_logits(session(out / "model.onnx"), {k: v.numpy() for k, v in batch.items()}),
+                               logits(module, batch).numpy(), atol=1e-4, rtol=0)
