@@ -91,9 +91,11 @@ def _saved_run(cfg, module: TextClassifier, run_dir: Path, units: dict | None = 
     return ckpt
 
 
-def test_lora_export_is_merged_and_loads_in_plain_transformers(make_cfg, tmp_path):
-    cfg = make_cfg("model.finetune.mode=lora", "data.limit_train=64")
-    module = quick_fit(cfg, max_steps=3)
+@pytest.mark.parametrize("mode", ["lora", "adalora"])
+def test_lora_export_is_merged_and_loads_in_plain_transformers(make_cfg, tmp_path, mode):
+    cfg = make_cfg(f"model.finetune.mode={mode}", "data.limit_train=64", "model.finetune.adalora.tinit=1",
+                   "model.finetune.adalora.tfinal=1")
+    module = quick_fit(cfg, max_steps=4)
     batch = real_batch(cfg, 16)
     expected = logits(module, batch)
     out = export_model(_saved_run(cfg, module, tmp_path / "run"), tmp_path / "lora")
