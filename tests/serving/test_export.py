@@ -190,3 +190,10 @@ def test_gpt2_exports_to_onnx_with_parity(make_cfg, tmp_path):
     batch = {k: v for k, v in real_batch(cfg, 16).items() if k != "labels"}  # right-padded, pad = eos
     np.testing.assert_allclose(onnx_logits(session(out / "model.onnx"), {k: v.numpy() for k, v in batch.items()}),
                                logits(module, batch).numpy(), atol=1e-4, rtol=0)
+
+
+def test_prompt_tuned_model_is_refused_with_the_alternative(make_cfg, tmp_path):
+    cfg = make_cfg("model.finetune.mode=prompt")
+    with pytest.raises(ConfigError, match="prompt-tuned model .* use `make merge`"):
+        export_model(_saved_run(cfg, build_module(cfg), tmp_path / "run"), tmp_path / "prompt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
