@@ -4,8 +4,9 @@
 
 Hydra's `hydra.utils.instantiate` does this, but Hydra 1.3 pins omegaconf < 2.4 and this project needs omegaconf
 2.4, so here is the subset the configs use: `_target_` and keyword arguments (no nested specs, no `_partial_`).
-Every spec is checked against its target's signature (`check_spec`) before any work, importing only the
-target's module; an unknown class or argument is named with its close matches.
+Every spec is checked against its target's signature (`check_spec`) before any work: read from the target's
+source when src.signatures can (milliseconds, nothing imported), else by importing only the target's module; an
+unknown class or argument is named with its close matches.
 """
 
 import difflib
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from src.errors import ConfigError
+from src.signatures import missing, static_signature
 
 TARGET = "_target_"
 
@@ -67,9 +69,16 @@ def locate(path: Any, key: str) -> Any:
 def check_arguments(target: Callable[..., Any], names: Iterable[str], key: str, given: Iterable[str] = ()) -> None:
     """Every keyword in `names` is a parameter of `target`, and its required ones are in `names` or `given` (those
     the builder passes)."""
-    params = inspect.signature(target).parameters
+    label = getattr(target, "__qualname__", str(target))
+    check_signature(inspect.signature(target), label, names, key, given)
+
+
+def check_signature(signature: inspect.Signature, label: str, names: Iterable[str], key: str,
+                    given: Iterable[str] = ()) -> None:
+    """`check_arguments` against a signature (`label`: the target's name in messages)."""
+    params = signature.parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    names, label = list(names), getattr(target, "__qualname__", str(target))
+    names = list(names)
     for name in names:
         if name not in params and not takes_any:
             raise ConfigError(f"Unknown argument '{key}.{name}' for {label}.{close_matches(name, params)} "
@@ -81,11 +90,24 @@ def check_arguments(target: Callable[..., Any], names: Iterable[str], key: str, 
         raise ConfigError(f"{key}: {label} needs {', '.join(f'{key}.{m}' for m in missing)}.")
 
 
-def check_spec(spec: Mapping[str, Any], key: str, given: Iterable[str] = ()) -> Any:
-    """Import the spec's target and check its arguments (`given`: those the builder passes); returns the target."""
-    target = locate(spec[TARGET], f"{key}.{TARGET}")
-    check_arguments(target, (name for name in spec if name != TARGET), key, given)
-    return target
+def target_signature(path: str, key: str) -> inspect.Signature:
+    """The signature of the class or function at dotted `path`: read from its source when it is plain enough
+    (src.signatures: no import), else by importing it; a name its module surely lacks fails without importing."""
+    signature = static_signature(path)
+    if signature is not None:
+        return signature
+    public = missing(path)
+    if public is not None:
+        module, _, name = path.rpartition(".")
+        raise ConfigError(f"{key}: {module} has no '{name}'.{close_matches(name, public)}")
+    return inspect.signature(locate(path, key))
+
+
+def check_spec(spec: Mapping[str, Any], key: str, given: Iterable[str] = ()) -> None:
+    """Check the spec's target and arguments (`given`: those the builder passes) without building anything."""
+    path = str(spec[TARGET])
+    signature = target_signature(path, f"{key}.{TARGET}")
+    check_signature(signature, path.rpartition(".")[2], [name for name in spec if name != TARGET], key, given)
 
 
 def instantiate(spec: Mapping[str, Any], key: str, *args: Any, **defaults: Any) -> Any:

@@ -19,8 +19,7 @@ from omegaconf import DictConfig
 
 from src import rundir
 from src.config import to_object
-from src.training import trainer_arguments
-from src.validation import check_buildable
+from src.training import check_buildable, trainer_arguments
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -21,13 +21,40 @@ from omegaconf import DictConfig, OmegaConf
 from src import rundir
 from src.config import compose_for_checkpoint, to_object
 from src.errors import ConfigError
-from src.instantiate import instantiate
+from src.instantiate import check_spec, instantiate, is_spec
+from src.modules.schedulers import check_scheduler
 from src.schemas import RunConfig, TrainerConfig
-from src.validation import check_buildable
 
 if TYPE_CHECKING:
     import lightning as L
     from lightning.pytorch.callbacks import Callback
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Check every `_target_` against its class signature and every registered name before any data or model is
+    loaded: signatures read from source where src.signatures can (nothing imported), else imported."""
+    run = to_object(cfg)
+    check_spec(run.model.optimizer.target_spec(), "model.optimizer", given=["params"])
+    check_scheduler(run.model.scheduler)
+    for name, spec in run.callbacks.items():
+        if spec is not None:
+            check_spec(spec, f"callbacks.{name}", given=["run_dir", "dirpath"])
+    for name, spec in run.logger.others().items():
+        if spec is not None:
+            check_spec(spec, f"logger.{name}", given=["save_dir"])
+    if is_spec(run.trainer.profiler):
+        check_spec(run.trainer.profiler, "trainer.profiler", given=["dirpath"])
+    _check_registered(cfg.data)
+
+
+def _check_registered(data: DictConfig) -> None:
+    """Augmentation operations and the balancing strategy are registered (project registries)."""
+    from src.datamodules.augmentation import AUGMENTATIONS
+    from src.datamodules.balancing import BALANCERS
+
+    for name in OmegaConf.to_container(data.augmentation.ops):
+        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
+    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")
 
 
 def build_callbacks(specs: Mapping[str, Any], run_dir: Path) -> list[Callback]:
@@ -65,7 +92,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any]) -> L.Traine
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, then test the best checkpoint; return (and save) the final metrics."""
-    check_buildable(cfg)  # imports only the configured classes' modules: first, so their errors come fast
+    check_buildable(cfg)  # first: its errors come before any data, model or Trainer work
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 

@@ -1,9 +1,8 @@
-"""Checks on a composed config that types alone cannot express, in two steps.
+"""Checks on a composed config that types alone cannot express.
 
 `validate_run_config` (called by `src.config.compose`) needs no torch, transformers, datasets or lightning, so a
-bad value is reported in well under a second. `check_buildable` then imports the `_target_` classes (only their
-modules) and the project registries, and checks every keyword argument against them before any data or model
-is loaded.
+bad value is reported in well under a second. `src.training.check_buildable` then checks every `_target_`
+class and registered name before any data or model is loaded.
 """
 
 from __future__ import annotations
@@ -13,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
-from src.instantiate import TARGET, check_spec, close_matches, is_spec
+from src.instantiate import TARGET, close_matches, is_spec
 from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
@@ -210,35 +209,3 @@ def _require_cuda(accelerator: str) -> None:
     if not torch.cuda.is_available():
         raise ConfigError(f"trainer.accelerator={accelerator} but this machine has no CUDA GPU. "
                           "Use trainer=cpu (or trainer=ddp_cpu to test DDP with CPU processes).")
-
-
-def check_buildable(cfg: DictConfig) -> None:
-    """Check every `_target_` against its class signature and every registered name before any data or model is
-    loaded. Only what they name is imported, cheapest first: torch.optim for the optimizer (~2 s), transformers
-    for a get_scheduler name, lightning for its callbacks, loggers and profilers (several seconds each)."""
-    from src.config import to_object
-
-    run = to_object(cfg)
-    check_spec(run.model.optimizer.target_spec(), "model.optimizer", given=["params"])
-    from src.modules.schedulers import check_scheduler
-
-    check_scheduler(run.model.scheduler)
-    for name, spec in run.callbacks.items():
-        if spec is not None:
-            check_spec(spec, f"callbacks.{name}", given=["run_dir", "dirpath"])
-    for name, spec in run.logger.others().items():
-        if spec is not None:
-            check_spec(spec, f"logger.{name}", given=["save_dir"])
-    if is_spec(run.trainer.profiler):
-        check_spec(run.trainer.profiler, "trainer.profiler", given=["dirpath"])
-    _check_registered(cfg.data)
-
-
-def _check_registered(data: DictConfig) -> None:
-    """Augmentation operations and the balancing strategy are registered (project registries)."""
-    from src.datamodules.augmentation import AUGMENTATIONS
-    from src.datamodules.balancing import BALANCERS
-
-    for name in OmegaConf.to_container(data.augmentation.ops):
-        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
-    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
-from src.validation import check_buildable
+from src.training import check_buildable
 
 
 def fake_finished_run(root: Path, experiment: str) -> Path:

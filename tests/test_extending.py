@@ -1,41 +1,93 @@
-"""docs/extending.md's recipes work as written: each YAML block, copied into configs/, fits a tiny model."""
+"""docs/extending.md's recipes work as written: each block that names a file goes where it says (YAML into a copy of
+configs/, Python into the module it names) and a tiny model trains with it."""
 
+import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import OmegaConf
 
 from src import config
-from src.config import compose
-from tests.training_helpers import configured_fit
+from src.config import compose, to_object
+from src.datamodules import augmentation
+from src.datamodules.text_classification import TextClassificationDataModule
+from src.modules.model_builder import load_tokenizer
+from src.modules.schedulers import build_scheduler
+from src.training import check_buildable, train
+from tests.training_helpers import build_module, configured_fit
 
-RECIPES = re.compile(r"```yaml\n# (configs/\S+\.yaml)\n(.*?)```", re.DOTALL)
+DOC = config.REPO_ROOT / "docs" / "extending.md"
+BLOCK = re.compile(r"```(?:yaml|python)\n# ((?:configs|src)/\S+\.(?:yaml|py))\n(.*?)```", re.DOTALL)
 TINY = ("experiment=imdb_tiny", "logger=csv", "data.limit_train=64", "data.limit_val=32", "data.max_length=32",
         "data.batch_size=16", "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "trainer.num_sanity_val_steps=0",
         "trainer.enable_progress_bar=false")
+REVIEWS = {"bad": "awful broken waste", "ok": "fine average works", "good": "great lovely excellent"}
+
+
+def doc_blocks() -> dict[str, str]:
+    """{file the block names: its text} for every recipe block of docs/extending.md."""
+    return dict(BLOCK.findall(DOC.read_text()))
 
 
 @pytest.fixture
-def recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A copy of configs/ with every recipe block of docs/extending.md written into it; {path: text}."""
+def recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A copy of configs/ with every YAML recipe written into it, the Python recipes run in their modules
+    (undone afterwards), and a small reviews dataset under the data root; yields {path: text}."""
     configs = tmp_path / "configs"
     shutil.copytree(config.CONFIG_DIR, configs)
-    found = dict(RECIPES.findall((config.REPO_ROOT / "docs" / "extending.md").read_text()))
+    found = doc_blocks()
     for path, text in found.items():
-        (tmp_path / path).write_text(f"# {path}\n{text}")
+        if path.startswith("configs/"):
+            (tmp_path / path).write_text(f"# {path}\n{text}")
     monkeypatch.setattr(config, "CONFIG_DIR", configs)
-    return found
+    monkeypatch.setenv("LAB_DATA_DIR", str(_reviews_dataset(tmp_path / "datasets")))
+    registered = dict(augmentation.AUGMENTATIONS)
+    exec(found["src/datamodules/augmentation.py"], vars(augmentation).copy())  # noqa: S102 - the doc's own code
+    yield found
+    augmentation.AUGMENTATIONS.clear()
+    augmentation.AUGMENTATIONS.update(registered)
 
 
-def test_the_docs_hold_the_three_recipes(recipes: dict[str, str]) -> None:
-    assert set(recipes) == {"configs/optimizer/nadam.yaml", "configs/callbacks/swa.yaml",
-                            "configs/logger/tensorboard.yaml"}
+def _reviews_dataset(root: Path) -> Path:
+    """A data root with the shared datasets (linked) and reviews/{train,test}.csv: 3 string labels in `stars`, text
+    in `body` (what reviews.yaml expects)."""
+    (root / "reviews").mkdir(parents=True)
+    for shared in Path(OmegaConf.create({"root": "${data_root:}"}).root).iterdir():
+        (root / shared.name).symlink_to(shared)
+    for split, rows in (("train", 30), ("test", 12)):
+        stars = [list(REVIEWS)[i % 3] for i in range(rows)]
+        table = pd.DataFrame({"body": [f"{REVIEWS[s]} item {i}" for i, s in enumerate(stars)], "stars": stars})
+        table.to_csv(root / "reviews" / f"{split}.csv", index=False)
+    return root
+
+
+def test_the_docs_hold_every_recipe_and_show_shipped_files_as_shipped(recipes: dict[str, str]) -> None:
+    assert set(recipes) == {"configs/data/reviews.yaml", "configs/model/tiny_distilbert.yaml",
+                            "configs/experiment/reviews_tiny.yaml", "configs/optimizer/nadam.yaml",
+                            "configs/scheduler/step.yaml", "configs/callbacks/swa.yaml",
+                            "configs/logger/tensorboard.yaml", "src/datamodules/augmentation.py",
+                            "configs/experiment/imdb_tiny_shout.yaml"}
     shipped = config.REPO_ROOT / "configs" / "logger" / "tensorboard.yaml"
     assert shipped.read_text() == recipes["configs/logger/tensorboard.yaml"]  # the docs show the shipped file
+
+
+def test_a_dataset_a_model_and_an_experiment_are_three_yaml_files(recipes: dict[str, str], tmp_path: Path) -> None:
+    cfg = compose(["experiment=reviews_tiny", f"run_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}",
+                   "trainer.enable_progress_bar=false"])
+    summary = train(cfg)
+    run_dir = Path(summary["run_dir"])
+    assert json.loads((run_dir / "labels.json").read_text())["id2label"] == {"0": "bad", "1": "ok", "2": "good"}
+    assert pd.read_csv(run_dir / "predictions_test.csv").shape == (12, 5)  # label, pred, 3 class probabilities
+    assert summary["global_step"] == 4  # 27 training rows (3 carved for validation) in batches of 8
+    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert checkpoint["hf_config"]["model_type"] == "distilbert" and checkpoint["hf_config"]["n_layers"] == 2
 
 
 def test_nadam_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:
@@ -45,6 +97,17 @@ def test_nadam_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None
     decayed = {group["weight_decay"] for group in optimizer.param_groups}
     assert decayed == {0.0, 0.01} and all(g["decoupled_weight_decay"] for g in optimizer.param_groups)
     assert {group["initial_lr"] for group in optimizer.param_groups} == {1e-4}  # nadam.yaml's, not imdb_tiny's
+
+
+def test_a_schedule_is_one_yaml_file(recipes: dict[str, str]) -> None:
+    cfg = compose([*TINY, "scheduler=step"])
+    check_buildable(cfg)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, to_object(cfg).model.scheduler, total_steps=1000)
+    for _ in range(250):
+        optimizer.step()
+        scheduler.step()
+    assert type(scheduler) is torch.optim.lr_scheduler.StepLR and optimizer.param_groups[0]["lr"] == 0.25
 
 
 def test_stochastic_weight_averaging_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:
@@ -64,3 +127,14 @@ def test_tensorboard_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -
     trainer = configured_fit(compose([*TINY, "logger=tensorboard", "trainer.max_steps=2"]), run_dir)
     assert any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_an_augmentation_is_one_function_and_one_yaml_key(recipes: dict[str, str], tmp_path: Path) -> None:
+    cfg = compose(["experiment=imdb_tiny_shout", f"data.cache_dir={tmp_path / 'cache'}"])
+    check_buildable(cfg)  # `shout` is registered by the doc's function
+    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    datamodule.setup("fit")
+    train_texts = datamodule.texts["train"]["text"]
+    originals, copies = train_texts[: len(train_texts) // 2], train_texts[len(train_texts) // 2:]
+    assert copies == [text.upper() for text in originals] and copies != originals
+    build_module(cfg)  # the preset's model builds as well

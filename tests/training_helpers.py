@@ -12,8 +12,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.loggers import build_loggers
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
-from src.training import build_trainer
-from src.validation import check_buildable
+from src.training import build_trainer, check_buildable
 
 
 def build_module(cfg: DictConfig) -> TextClassifier:

@@ -15,7 +15,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies import DDPStrategy
 
 from src.errors import ConfigError
-from src.modules.finetuning import parameter_counts, parameter_depths
+from src.modules.anatomy import parameter_depths
+from src.modules.finetuning import parameter_counts
 
 
 class GradualUnfreezing(Callback):
@@ -34,6 +35,9 @@ class GradualUnfreezing(Callback):
         if not all(p.requires_grad for p in pl_module.model.parameters()):
             raise ConfigError("callbacks.gradual_unfreezing needs model.finetune.mode=full (it decides what "
                               "is frozen); remove the callback or the other fine-tuning mode.")
+        if parameter_depths(pl_module.model) is None:
+            raise ConfigError(f"callbacks.gradual_unfreezing needs a layer stack, which "
+                              f"{type(pl_module.model).__name__} lacks; remove the callback.")
         strategy = trainer.strategy
         if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters"):
             raise ConfigError("callbacks.gradual_unfreezing under DDP needs trainer.strategy="

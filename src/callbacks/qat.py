@@ -29,10 +29,11 @@ from src.compression.quantization import (
     drop_fake_quant_keys,
     keep_fake_quant_last,
 )
-from src.compression.sparsity import HEAD_NAMES, fold_masks, make_permanent
+from src.compression.sparsity import fold_masks, make_permanent
 from src.compression.structure import normalize_record, remove_units
 from src.compression.variants import export_int8
 from src.errors import ConfigError
+from src.modules.anatomy import HEAD_NAMES
 from src.validation import require
 
 log = logging.getLogger(__name__)

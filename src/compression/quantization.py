@@ -7,7 +7,6 @@ the quantization APIs skip, is first turned into the equivalent `nn.Linear` (wei
 """
 
 import copy
-import re
 from typing import Any
 
 import torch
@@ -23,7 +22,7 @@ from torch.ao.quantization import (
 from torch.nn.utils import prune
 from transformers.pytorch_utils import Conv1D
 
-from src.compression.sparsity import HEAD_NAMES
+from src.modules.anatomy import HEAD_NAMES, WEIGHT_LAYERS, named_in
 
 
 def conv1d_to_linear(model: nn.Module) -> list[str]:
@@ -39,14 +38,10 @@ def conv1d_to_linear(model: nn.Module) -> list[str]:
     return converted
 
 
-def _excluded(name: str, exclude: tuple[str, ...]) -> bool:
-    return any(re.search(rf"(^|\.){pattern}($|\.)", name) for pattern in exclude)
-
-
 def quantizable_linears(model: nn.Module, exclude: tuple[str, ...] = HEAD_NAMES) -> list[str]:
     """Names of the Linear / Conv1D layers to quantize (the classification head stays fp32 by default)."""
     return [name for name, module in model.named_modules()
-            if isinstance(module, (nn.Linear, Conv1D)) and not _excluded(name, exclude)]
+            if isinstance(module, WEIGHT_LAYERS) and not named_in(name, exclude)]
 
 
 def quantize_int8(model: nn.Module, exclude: tuple[str, ...] = HEAD_NAMES,

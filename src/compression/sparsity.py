@@ -1,14 +1,12 @@
 """Magnitude pruning helpers on top of `torch.nn.utils.prune`: targets, schedule, permanence, sparsity."""
 
-import re
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
-from transformers.pytorch_utils import Conv1D
 
-HEAD_NAMES = ("classifier", "score", "pooler")  # the classification head: left alone unless configured
+from src.modules.anatomy import HEAD_NAMES, WEIGHT_LAYERS, named_in
 
 
 def prunable_weights(model: nn.Module, include_embeddings: bool = False, include_classifier: bool = False,
@@ -17,10 +15,10 @@ def prunable_weights(model: nn.Module, include_embeddings: bool = False, include
 
     LayerNorm is never pruned; embeddings and the classification head only when asked to.
     """
-    kinds: tuple[type, ...] = (nn.Linear, Conv1D) + ((nn.Embedding,) if include_embeddings else ())
-    skip = list(exclude) + ([] if include_classifier else list(HEAD_NAMES))
+    kinds = WEIGHT_LAYERS + ((nn.Embedding,) if include_embeddings else ())
+    skip = exclude + (() if include_classifier else HEAD_NAMES)
     return [(name, module) for name, module in model.named_modules()
-            if isinstance(module, kinds) and not any(re.search(rf"(^|\.){s}($|\.)", name) for s in skip)]
+            if isinstance(module, kinds) and not named_in(name, skip)]
 
 
 def cubic_sparsity(step: int, start: int, end: int, target: float, initial: float = 0.0) -> float:

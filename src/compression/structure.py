@@ -15,15 +15,16 @@ from torch.nn.utils import prune
 from transformers.pytorch_utils import prune_linear_layer
 
 from src.errors import ConfigError
+from src.modules import anatomy
+from src.modules.anatomy import ATTENTION_OUT, FFN_IN, FFN_OUT, QKV, SELF_ATTENTION
 
 UnitRecord = dict[str, dict[int, list[int]]]
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
     """The transformer blocks of a BERT-family classifier (ConfigError for other families)."""
-    encoder = getattr(model.base_model, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if layers is None or not hasattr(layers[0], "attention"):
+    layers = anatomy.encoder_layers(model)
+    if layers is None:
         raise ConfigError(f"Structured pruning (heads / ffn) supports BERT-family encoders; "
                           f"{type(model).__name__} has none. Use unstructured pruning for this model.")
     return layers
@@ -39,17 +40,16 @@ def head_slices(self_attn: nn.Module, heads: list[int]) -> torch.Tensor:
 
 def head_scores(layer: nn.Module) -> torch.Tensor:
     """L2 norm of each head's Q/K/V rows and output-projection columns (effective, masked weights)."""
-    self_attn, out = layer.attention.self, layer.attention.output.dense
+    self_attn, out = layer.get_submodule(SELF_ATTENTION), layer.get_submodule(ATTENTION_OUT)
     size, n = self_attn.attention_head_size, self_attn.num_attention_heads
-    rows = sum(getattr(self_attn, p).weight.detach().reshape(n, size, -1).pow(2).sum((1, 2))
-               for p in ("query", "key", "value"))
+    rows = sum(getattr(self_attn, p).weight.detach().reshape(n, size, -1).pow(2).sum((1, 2)) for p in QKV)
     cols = out.weight.detach().reshape(out.out_features, n, size).pow(2).sum((0, 2))
     return (rows + cols).sqrt()
 
 
 def ffn_scores(layer: nn.Module) -> torch.Tensor:
     """L2 norm of each feed-forward neuron: its input row (and bias) plus its output column."""
-    inner, outer = layer.intermediate.dense, layer.output.dense
+    inner, outer = layer.get_submodule(FFN_IN), layer.get_submodule(FFN_OUT)
     return (inner.weight.detach().pow(2).sum(1) + inner.bias.detach().pow(2)
             + outer.weight.detach().pow(2).sum(0)).sqrt()
 
@@ -71,9 +71,9 @@ def unit_mask(size: int, dropped: torch.Tensor, like: torch.Tensor, dim: int) ->
 
 def mask_heads(layer: nn.Module, heads: list[int]) -> None:
     """Zero `heads` of one layer through pruning masks on Q/K/V (weights + biases) and the output columns."""
-    self_attn, out = layer.attention.self, layer.attention.output.dense
+    self_attn, out = layer.get_submodule(SELF_ATTENTION), layer.get_submodule(ATTENTION_OUT)
     dropped = head_slices(self_attn, heads)
-    for proj in (self_attn.query, self_attn.key, self_attn.value):
+    for proj in (getattr(self_attn, p) for p in QKV):
         for name in ("weight", "bias"):
             tensor = getattr(proj, name)
             prune.custom_from_mask(proj, name, unit_mask(tensor.shape[0], dropped, tensor, 0))
@@ -82,7 +82,7 @@ def mask_heads(layer: nn.Module, heads: list[int]) -> None:
 
 def mask_ffn(layer: nn.Module, neurons: list[int]) -> None:
     """Zero feed-forward `neurons` of one layer (intermediate rows + bias, output columns)."""
-    inner, outer = layer.intermediate.dense, layer.output.dense
+    inner, outer = layer.get_submodule(FFN_IN), layer.get_submodule(FFN_OUT)
     dropped = torch.tensor(neurons, dtype=torch.long)
     prune.custom_from_mask(inner, "weight", unit_mask(inner.out_features, dropped, inner.weight, 0))
     prune.custom_from_mask(inner, "bias", unit_mask(inner.out_features, dropped, inner.bias, 0))
@@ -110,23 +110,23 @@ def remove_units(model: nn.Module, record: UnitRecord) -> None:
 
 
 def _remove_heads(layer: nn.Module, heads: list[int]) -> None:
-    self_attn = layer.attention.self
+    self_attn = layer.get_submodule(SELF_ATTENTION)
     keep = [h for h in range(self_attn.num_attention_heads) if h not in set(heads)]
     if not keep:
         raise ValueError("Cannot remove every attention head of a layer.")
     index = head_slices(self_attn, keep)
-    for name in ("query", "key", "value"):
+    for name in QKV:
         setattr(self_attn, name, prune_linear_layer(getattr(self_attn, name), index))
-    layer.attention.output.dense = prune_linear_layer(layer.attention.output.dense, index, dim=1)
+    layer.set_submodule(ATTENTION_OUT, prune_linear_layer(layer.get_submodule(ATTENTION_OUT), index, dim=1))
     self_attn.num_attention_heads = len(keep)
     self_attn.all_head_size = len(keep) * self_attn.attention_head_size
 
 
 def _remove_ffn(layer: nn.Module, neurons: list[int]) -> None:
     drop = set(neurons)
-    keep = torch.tensor([i for i in range(layer.intermediate.dense.out_features) if i not in drop])
-    layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, keep)
-    layer.output.dense = prune_linear_layer(layer.output.dense, keep, dim=1)
+    keep = torch.tensor([i for i in range(layer.get_submodule(FFN_IN).out_features) if i not in drop])
+    layer.set_submodule(FFN_IN, prune_linear_layer(layer.get_submodule(FFN_IN), keep))
+    layer.set_submodule(FFN_OUT, prune_linear_layer(layer.get_submodule(FFN_OUT), keep, dim=1))
 
 
 def normalize_record(record: dict[str, Any] | None) -> UnitRecord:

@@ -14,9 +14,9 @@ from torch import nn
 
 from src.compression.int8_format import LEGACY_SUFFIX, SUFFIX, load_int8_state, save_int8
 from src.compression.quantization import quantize_int8, quantize_named
-from src.compression.sparsity import HEAD_NAMES
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
+from src.modules.anatomy import HEAD_NAMES
 from src.modules.text_classifier import TextClassifier
 from src.rundir import run_dir_of
 

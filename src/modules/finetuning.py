@@ -3,7 +3,7 @@
 full: every weight trains. frozen: the encoder is frozen, only the head trains (feature-based).
 partial: embeddings + the bottom `frozen_layers` layers are frozen. lora / adalora / prompt: a `peft`
 adapter (the head stays fully trainable). Gradual unfreezing is a callback
-(src/callbacks/gradual_unfreezing.py) that uses `parameter_depths` below. `merge_and_save` merges a
+(src/callbacks/gradual_unfreezing.py); where the layers are is src.modules.anatomy's business. `merge_and_save` merges a
 LoRA/AdaLoRA adapter into the weights and saves a plain `save_pretrained` directory (`python -m src.cli.merge`).
 """
 
@@ -17,37 +17,8 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from src.errors import ConfigError
+from src.modules.anatomy import LayerStack, layer_stack
 from src.schemas import FINETUNE_MODES, PEFT_MODES
-
-
-def task_model(model: nn.Module) -> PreTrainedModel:
-    """The transformers model under an optional peft wrapper."""
-    return model.get_base_model() if isinstance(model, PeftModel) else model
-
-
-def layer_stack(model: nn.Module) -> tuple[list[nn.Module], nn.ModuleList, nn.Module]:
-    """(embedding modules, transformer layers bottom-up, backbone) of a BERT- or GPT-2-family model."""
-    backbone = task_model(model).base_model
-    embeddings = [m for name, m in backbone.named_children()
-                  if "embed" in name or isinstance(m, nn.Embedding)]
-    stacks = [m for m in backbone.modules() if isinstance(m, nn.ModuleList)]
-    if not embeddings or not stacks:
-        raise ConfigError(f"Cannot find embeddings and layers in {type(backbone).__name__}: layer-wise "
-                          "options (partial, gradual unfreezing, layer_decay) support BERT- and GPT-2-family "
-                          "models.")
-    return embeddings, max(stacks, key=len), backbone
-
-
-def parameter_depths(model: nn.Module) -> tuple[dict[str, int], int]:
-    """Depth of every parameter by name: embeddings 0, layer i -> i + 1, rest of the backbone L + 1,
-    head (everything outside the backbone) L + 2. Returns (depths, L + 1)."""
-    embeddings, layers, backbone = layer_stack(model)
-    top = len(layers) + 1
-    depth_of = {id(p): top for p in backbone.parameters()}
-    depth_of.update({id(p): 0 for module in embeddings for p in module.parameters()})
-    for index, layer in enumerate(layers):
-        depth_of.update({id(p): index + 1 for p in layer.parameters()})
-    return {name: depth_of.get(id(p), top + 1) for name, p in model.named_parameters()}, top
 
 
 def set_trainable(modules: list[nn.Module], trainable: bool) -> None:
@@ -62,16 +33,24 @@ def apply_finetuning(model: PreTrainedModel, cfg: Any, tokenizer_name: str | Non
         raise ConfigError(f"Bad value '{mode}' for 'model.finetune.mode'. "
                           f"Allowed: {', '.join(FINETUNE_MODES)}.")
     if mode == "frozen":
-        set_trainable([layer_stack(model)[2]], False)
+        set_trainable([_stack(model, mode).backbone], False)
     elif mode == "partial":
-        embeddings, layers, _ = layer_stack(model)
-        if not 0 <= cfg.frozen_layers <= len(layers):
+        stack = _stack(model, mode)
+        if not 0 <= cfg.frozen_layers <= len(stack.layers):
             raise ConfigError(f"model.finetune.frozen_layers={cfg.frozen_layers} but the model has "
-                              f"{len(layers)} layers; use 0..{len(layers)}.")
-        set_trainable(embeddings + list(layers[: cfg.frozen_layers]), False)
+                              f"{len(stack.layers)} layers; use 0..{len(stack.layers)}.")
+        set_trainable(stack.embeddings + list(stack.layers[: cfg.frozen_layers]), False)
     elif mode in PEFT_MODES:
         return get_peft_model(model, peft_config(model, cfg, tokenizer_name))
     return model
+
+
+def _stack(model: nn.Module, mode: str) -> LayerStack:
+    stack = layer_stack(model)
+    if stack is None:
+        raise ConfigError(f"model.finetune.mode={mode} needs embeddings and a layer stack, which "
+                          f"{type(model).__name__} lacks: use mode=full, lora or adalora.")
+    return stack
 
 
 def peft_config(model: PreTrainedModel, cfg: Any, tokenizer_name: str | None) -> Any:

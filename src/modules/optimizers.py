@@ -10,17 +10,8 @@ from torch import nn
 
 from src.errors import ConfigError
 from src.instantiate import instantiate
-from src.modules.finetuning import parameter_depths
+from src.modules.anatomy import is_no_decay, parameter_depths
 from src.schemas import OptimizerConfig
-
-# Parameters whose names contain one of these are not weight-decayed (biases, LayerNorm gains).
-NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight",
-                    "ln_1.weight", "ln_2.weight", "ln_f.weight")
-
-
-def is_no_decay(name: str) -> bool:
-    """Biases and LayerNorm gains are never weight-decayed (nor penalised by default)."""
-    return any(marker in name for marker in NO_DECAY_MARKERS)
 
 
 def parameter_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: float | None = None,
@@ -31,7 +22,7 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: 
     a parameter at depth d gets lr * layer_decay ** (L + 1 - d); the head gets head_lr when set.
     """
     layered = head_lr is not None or layer_decay != 1.0
-    depths, top = parameter_depths(model) if layered else ({}, 0)
+    depths, top = _depths(model) if layered else ({}, 0)
     groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -42,6 +33,14 @@ def parameter_groups(model: nn.Module, lr: float, weight_decay: float, head_lr: 
         groups.setdefault((group_lr, is_no_decay(name)), []).append(param)
     return [{"params": params, "lr": group_lr, "weight_decay": 0.0 if no_decay else weight_decay}
             for (group_lr, no_decay), params in groups.items()]
+
+
+def _depths(model: nn.Module) -> tuple[dict[str, int], int]:
+    found = parameter_depths(model)
+    if found is None:
+        raise ConfigError(f"model.optimizer.head_lr / layer_decay need a layer stack, which {type(model).__name__} "
+                          "lacks: leave them unset (null / 1.0).")
+    return found
 
 
 def build_optimizer(model: nn.Module, cfg: OptimizerConfig) -> torch.optim.Optimizer:

@@ -8,19 +8,8 @@ import torch
 from torch import nn
 
 from src.errors import ConfigError
-from src.modules.optimizers import is_no_decay
+from src.modules.anatomy import DROPOUT_ATTRIBUTES, is_no_decay
 from src.schemas import DropoutConfig
-
-# model.dropout.<key> -> the transformers config attributes it sets, per model family.
-DROPOUT_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
-    "bert": {"hidden": ("hidden_dropout_prob",), "attention": ("attention_probs_dropout_prob",),
-             "classifier": ("classifier_dropout",)},
-    "roberta": {"hidden": ("hidden_dropout_prob",), "attention": ("attention_probs_dropout_prob",),
-                "classifier": ("classifier_dropout",)},
-    "distilbert": {"hidden": ("dropout",), "attention": ("attention_dropout",),
-                   "classifier": ("seq_classif_dropout",)},
-    "gpt2": {"hidden": ("resid_pdrop", "embd_pdrop"), "attention": ("attn_pdrop",)},
-}
 
 
 def dropout_overrides(model_type: str, dropout_cfg: DropoutConfig) -> dict[str, float]:
@@ -28,10 +17,10 @@ def dropout_overrides(model_type: str, dropout_cfg: DropoutConfig) -> dict[str, 
     wanted = {key: value for key, value in vars(dropout_cfg).items() if value is not None}
     if not wanted:
         return {}
-    family = DROPOUT_KEYS.get(model_type)
+    family = DROPOUT_ATTRIBUTES.get(model_type)
     if family is None:
-        raise ConfigError(f"model.dropout overrides are not mapped for model_type '{model_type}'. "
-                          f"Mapped: {', '.join(DROPOUT_KEYS)} (add it to DROPOUT_KEYS).")
+        raise ConfigError(f"model.dropout overrides are not mapped for model_type '{model_type}'. Mapped: "
+                          f"{', '.join(DROPOUT_ATTRIBUTES)} (add it to src.modules.anatomy.DROPOUT_ATTRIBUTES).")
     overrides = {}
     for key, value in wanted.items():
         if key not in family:

@@ -5,7 +5,6 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -24,7 +23,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.schemas import AugmentationConfig, CleaningConfig
-from src.validation import check_buildable
+from src.training import check_buildable
 
 TOLERANCE = 0.02
 
@@ -218,16 +217,3 @@ def test_unknown_operation_lists_the_registered_ones(make_cfg: Callable[..., Dic
         make_cfg("data.augmentation.ops.mask=1.5")
     with pytest.raises(ConfigError, match="at least one operation"):
         make_cfg("data.augmentation.mode=online", *(f"data.augmentation.ops.{n}=0" for n in AUGMENTATIONS))
-
-
-def test_adding_an_operation_is_one_function(
-    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def shout(words: list[str], p: float, rng: np.random.Generator, ctx: Any) -> list[str]:
-        return [w.upper() if hit else w for w, hit in zip(words, rng.random(len(words)) < p, strict=True)]
-
-    monkeypatch.setitem(AUGMENTATIONS, "shout", shout)
-    zeros = [f"data.augmentation.ops.{n}=0" for n in AUGMENTATIONS if n != "shout"]
-    dm = build(make_cfg, "data.augmentation.mode=offline", "data.augmentation.ops.shout=1.0", *zeros)
-    half = len(dm.texts["train"]) // 2
-    assert dm.texts["train"][half]["text"] == dm.texts["train"][0]["text"].upper()

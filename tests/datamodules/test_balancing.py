@@ -18,7 +18,7 @@ from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.schemas import AugmentationConfig
-from src.validation import check_buildable
+from src.training import check_buildable
 
 
 @pytest.fixture
