@@ -12,8 +12,8 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from torch.utils import benchmark
 
+from src.compression.onnx_export import OnnxClassifier
 from src.provenance import cpu_info
-from src.serving.onnx_export import OnnxClassifier
 
 Inputs = dict[str, torch.Tensor]
 Key = TypeVar("Key")

@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
 
+from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
 from src.errors import ConfigError, EmptyTextError
-from src.serving.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
 from src.serving.preprocessing import Preprocessing
 from src.serving.pretrained import checkpoint_model, load_exported
 

@@ -144,7 +144,7 @@ def load_exported(directory: Path) -> ExportedModel:
 
 def export_model(ckpt: Path, out: Path, onnx: bool = False, command: str = "make export") -> Path:
     """The save_pretrained directory of `ckpt` at `out` (with model.onnx + model.int8.onnx when `onnx`)."""
-    from src.serving.onnx_export import write_onnx
+    from src.compression.onnx_export import write_onnx
 
     out = Path(out)
     staging = staging_directory(out)

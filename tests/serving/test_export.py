@@ -13,6 +13,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 
 from src import rundir
 from src.callbacks.qat import QuantizationAwareTraining
+from src.compression.onnx_export import onnx_logits, session
 from src.compression.structure import head_slices
 from src.compression.variants import load_variant
 from src.config import compose_for_checkpoint, to_yaml
@@ -22,7 +23,6 @@ from src.experiments.stats import bootstrap_metric
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
-from src.serving.onnx_export import onnx_logits, session
 from src.serving.pretrained import export_model, load_exported, push_to_hub
 from src.training import evaluate
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
