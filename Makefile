@@ -12,9 +12,14 @@ WORKERS ?=
 LAUNCHER ?=
 RERUN ?=
 PUBLISH ?=
+FORMAT ?=
+PUSH ?=
+MODEL ?=
+INPUT ?=
+BACKEND ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean
+.PHONY: help install train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean export predict
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -37,6 +42,15 @@ eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and wri
 pretrain: ## Domain-adaptive MLM (BERT) / causal-LM (GPT-2) pre-training of EXP's model on its train texts
 	$(PY) -m src.cli.pretrain experiment=$(EXP) $(ARGS)
 
+export: ## Export CKPT as a Hugging Face model directory OUT (FORMAT=onnx: + ONNX, ORT int8; PUSH=<user>/<repo>)
+	@test -n "$(CKPT)" -a -n "$(OUT)" || { echo "usage: make export CKPT=<.ckpt> OUT=<directory> [FORMAT=onnx] [PUSH=<user>/<repo>]"; exit 2; }
+	$(PY) -m src.cli.export ckpt=$(CKPT) out=$(OUT) $(if $(FORMAT),format=$(FORMAT)) $(if $(PUSH),push=$(PUSH)) $(ARGS)
+
+predict: ## Classify TEXT="…" or INPUT=<.txt|.csv|.jsonl|.parquet|-> with CKPT=<.ckpt> or MODEL=<export> [OUT=…]
+	@test -n "$(CKPT)$(MODEL)" -a -n "$${TEXT}$(INPUT)" || { echo "usage: make predict CKPT=<.ckpt>|MODEL=<export dir> TEXT=\"...\"|INPUT=<file or -> [OUT=<.csv|.jsonl>] [BACKEND=torch|onnx|onnx-int8] [ARGS=\"column=review batch_size=64\"]"; exit 2; }
+	@$(PY) -m src.cli.predict $(if $(CKPT),ckpt=$(CKPT)) $(if $(MODEL),model=$(MODEL)) $(if $(INPUT),input=$(INPUT)) \
+		$${TEXT:+"text=$$TEXT"} $(if $(OUT),out=$(OUT)) $(if $(BACKEND),backend=$(BACKEND)) $(ARGS)
+
 merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (save_pretrained directory)
 	@test -n "$(CKPT)" -a -n "$(OUT)" || { echo "usage: make merge CKPT=<.ckpt> OUT=<directory>"; exit 2; }
 	$(PY) -m src.cli.merge ckpt=$(CKPT) out=$(OUT)
@@ -58,12 +72,12 @@ sweep-config: ## Write the W&B sweep YAML equivalent to DESIGN (results/<design>
 	@test -n "$(DESIGN)" || { echo "usage: make sweep-config DESIGN=<name>"; exit 2; }
 	$(PY) -m src.cli.sweep_config $(DESIGN)
 
-quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq_int8.pt
+quantize: ## Post-training dynamic int8 of CKPT=<.ckpt> -> <run>/compression/ptq_int8.safetensors
 	@test -n "$(CKPT)" || { echo "usage: make quantize CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt"; exit 2; }
 	$(PY) -m src.cli.quantize ckpt=$(CKPT) $(ARGS)
 
 compress-report: ## fp32 CKPT vs its compressed variants (ARGS="pruned=... qat_int8=... distilled=...") -> <run>/report/
-	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<pt> distilled=<ckpt>\"]"; exit 2; }
+	@test -n "$(CKPT)" || { echo "usage: make compress-report CKPT=<fp32 .ckpt> [ARGS=\"pruned=<ckpt> heads=<ckpt> qat_int8=<.safetensors> distilled=<ckpt>\"]"; exit 2; }
 	$(PY) -m src.cli.compress_report ckpt=$(CKPT) $(ARGS)
 
 data-report: ## Data report of EXP on its full splits (limits off) -> reports/data/<EXP>/ (ARGS="run_dir=..." etc.)
@@ -88,7 +102,8 @@ compress-default: ## Compress the offline default, measure every variant -> repo
 		model.distillation.teacher_ckpt=$(FP32) callbacks=none data.limit_train=3200 data.limit_val=128 \
 		data.limit_test=64 logger=csv trainer.enable_progress_bar=false run_dir=$(COMPRESS)/distilled
 	$(PY) -m src.cli.compress_report ckpt=$(FP32) pruned=$(COMPRESS)/pruned/checkpoints/last.ckpt \
-		heads=$(COMPRESS)/heads/checkpoints/last.ckpt qat_int8=$(COMPRESS)/qat/compression/qat_int8.pt \
+		heads=$(COMPRESS)/heads/checkpoints/last.ckpt qat_int8=$$(ls $(COMPRESS)/qat/compression/qat_int8.safetensors \
+		$(COMPRESS)/qat/compression/qat_int8.pt 2>/dev/null | head -1) \
 		distilled=$(COMPRESS)/distilled/checkpoints/last.ckpt out=reports/compression
 	$(PY) -m src.cli.record_provenance dir=reports/compression "command=make compress-default"
 

@@ -95,7 +95,7 @@ def plain_model_and_optimizer(cfg: Any, total_steps: int) -> tuple[Any, Any, Any
     from src.modules.optimizers import build_optimizer
 
     run = to_object(cfg)
-    model = build_model(run.model, len(cfg.data.label_names), load_tokenizer(run.model)).train()
+    model = build_model(run.model, list(cfg.data.label_names), load_tokenizer(run.model)).train()
     optimizer = build_optimizer(model, run.model.optimizer)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
     return model, optimizer, schedule
@@ -134,7 +134,7 @@ def run_hf_trainer(cfg: Any, warmup: int, steps: int) -> float:
     datamodule = datamodule_for(cfg)
     run = to_object(cfg)
     tokenizer = load_tokenizer(run.model)
-    model = build_model(run.model, len(cfg.data.label_names), tokenizer).train()
+    model = build_model(run.model, list(cfg.data.label_names), tokenizer).train()
     marks: dict[int, float] = {}
 
     class Timer(TrainerCallback):

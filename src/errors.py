@@ -15,3 +15,19 @@ class DataError(LabError, ValueError):
 
 class HubUnreachableError(LabError, OSError):
     """A model or dataset must come from the Hugging Face Hub, which cannot be reached."""
+
+
+class InputTextError(DataError):
+    """Raw text given to `make predict` is unusable."""
+
+
+class EmptyTextError(InputTextError):
+    """An input line or row is empty (or becomes empty after the run's cleaning)."""
+
+
+class MissingColumnError(InputTextError):
+    """A CSV / JSONL / Parquet input has no column of the requested name."""
+
+
+class UnreadableInputError(InputTextError):
+    """An input file is missing, in an unsupported format, or cannot be parsed."""

@@ -186,6 +186,15 @@ def save_labels(run_dir: Path, label_names: list[str]) -> Path:
     return atomic_write_text(Path(run_dir) / "labels.json", json.dumps(mapping, indent=2))
 
 
+def read_labels(run_dir: Path) -> list[str] | None:
+    """The label names by id from <run_dir>/labels.json (None when the run has none)."""
+    path = Path(run_dir) / "labels.json"
+    if not path.is_file():
+        return None
+    id2label = json.loads(path.read_text())["id2label"]
+    return [id2label[str(i)] for i in range(len(id2label))]
+
+
 def write_metrics(run_dir: Path, summary: dict[str, Any], name: str = "metrics.json") -> Path:
     """<run_dir>/<name> (default metrics.json): a run's summary; its presence marks the run finished."""
     return atomic_write_text(Path(run_dir) / name, json.dumps(summary, indent=2))

@@ -119,16 +119,16 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
 
     os.environ[rundir.RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         os.environ.pop(rundir.RUN_DIR_ENV, None)
     best = _best_checkpoint(trainer)
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
-    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
     validation = _metrics(trainer, "val/")
     predictions = {"validation": model.validation_predictions}
     if test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=False)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
         log_figures(loggers, model.test_figures)
         predictions["test"] = model.test_predictions
 

@@ -86,7 +86,7 @@ def test_a_dataset_a_model_and_an_experiment_are_three_yaml_files(recipes: dict[
     assert json.loads((run_dir / "labels.json").read_text())["id2label"] == {"0": "bad", "1": "ok", "2": "good"}
     assert pd.read_csv(run_dir / "predictions_test.csv").shape == (12, 5)  # label, pred, 3 class probabilities
     assert summary["global_step"] == 4  # 27 training rows (3 carved for validation) in batches of 8
-    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     assert checkpoint["hf_config"]["model_type"] == "distilbert" and checkpoint["hf_config"]["n_layers"] == 2
 
 

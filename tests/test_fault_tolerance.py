@@ -33,7 +33,7 @@ def run_args(run_dir: Path, cache: Path, *extra: str) -> list[str]:
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
 
 
 def kill_at(step: int, args: list[str]) -> str:

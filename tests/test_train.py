@@ -29,7 +29,7 @@ QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data
 
 
 def state_dict_of(ckpt: Path) -> dict[str, torch.Tensor]:
-    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
 @pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])

@@ -6,7 +6,7 @@ model learns to live with int8 rounding; validation runs quantized too. Fake-qua
 recomputed from the (DDP-synchronised) weights every step, so they are identical on every rank.
 At the end the hooks are removed, checkpoints stay plain fp32, and the weights (the best checkpoint
 when it was saved during QAT, else the final ones) are converted to a real int8 model saved as
-`<run_dir>/compression/qat_int8.pt`, the same format as `make quantize`.
+`<run_dir>/compression/qat_int8.safetensors`, the same format as `make quantize`.
 
     callbacks.qat: {_target_: src.callbacks.qat.QuantizationAwareTraining, start_epoch: 1}
 """
@@ -23,7 +23,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.callbacks.magnitude_pruning import MagnitudePruning
-from src.compression.export import export_int8
 from src.compression.quantization import (
     attach_fake_quant,
     detach_fake_quant,
@@ -32,6 +31,7 @@ from src.compression.quantization import (
 )
 from src.compression.sparsity import fold_masks, make_permanent
 from src.compression.structure import normalize_record, remove_units
+from src.compression.variants import export_int8
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
 from src.validation import require
@@ -43,7 +43,7 @@ class QuantizationAwareTraining(Callback):
     """Fake-quantizes linear layers from `start_epoch`; writes the int8 model when training ends."""
 
     def __init__(self, run_dir: Path, start_epoch: int = 0, exclude: list[str] | None = None,
-                 quantize_embeddings: bool = True, filename: str = "qat_int8.pt") -> None:
+                 quantize_embeddings: bool = True, filename: str = "qat_int8.safetensors") -> None:
         require(start_epoch >= 0, "callbacks.qat.start_epoch", "must be >= 0")
         self.run_dir = Path(run_dir)
         self.start_epoch = start_epoch
@@ -111,7 +111,7 @@ class QuantizationAwareTraining(Callback):
         """Load the best checkpoint if it was trained with fake quantization; else keep the final weights."""
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         if best and Path(best).is_file():
-            checkpoint = torch.load(best, map_location=pl_module.device, weights_only=False)
+            checkpoint = torch.load(best, map_location=pl_module.device, weights_only=True)
             compression = checkpoint.get("compression", {})
             if compression.get("qat", {}).get("active"):
                 pl_module.load_state_dict(checkpoint["state_dict"])

@@ -2,7 +2,7 @@
 (src.compression.comparison).
 
     python -m src.cli.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
-        [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<pt>] [distilled=<ckpt>] [ptq_int8=<pt>] \\
+        [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
         [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [out=<dir>]
 
 Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default <run_dir>/report).
@@ -26,7 +26,7 @@ log = logging.getLogger("src.cli.compress_report")
 class CompressReportOptions:
     ckpt: Path = MISSING  # the fp32 checkpoint
     out: Path | None = None  # default <run_dir>/report
-    pruned: str | None = None  # the variants (checkpoints or int8 .pt files); each one given is measured
+    pruned: str | None = None  # the variants (checkpoints or int8 .safetensors files); each one given is measured
     heads: str | None = None
     ptq_int8: str | None = None  # made by `make quantize` when not given
     qat_int8: str | None = None

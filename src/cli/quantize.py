@@ -1,8 +1,8 @@
-"""Post-training dynamic int8 quantization of a checkpoint: the cheap alternative to QAT (src.compression.export).
+"""Post-training dynamic int8 quantization of a checkpoint: the cheap alternative to QAT (src.compression.variants).
 
-    python -m src.cli.quantize ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt [out=<.pt>] [embeddings=false]
+    python -m src.cli.quantize ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt [out=<.safetensors>] [embeddings=false]
 
-Writes <run_dir>/compression/ptq_int8.pt, the same format as the QAT callback's qat_int8.pt.
+Writes <run_dir>/compression/ptq_int8.safetensors, the same format as the QAT callback's qat_int8.safetensors.
 """
 
 import logging
@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args
-from src.compression.export import quantize_checkpoint
+from src.compression.variants import quantize_checkpoint
 
 log = logging.getLogger("src.cli.quantize")
 
@@ -21,7 +21,7 @@ log = logging.getLogger("src.cli.quantize")
 @dataclass
 class QuantizeOptions:
     ckpt: Path = MISSING  # an fp32 Lightning checkpoint
-    out: Path | None = None  # default <run_dir>/compression/ptq_int8.pt
+    out: Path | None = None  # default <run_dir>/compression/ptq_int8.safetensors
     embeddings: bool = True  # quantize the token embedding too (8-bit rows)
 
 

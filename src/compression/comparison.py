@@ -2,15 +2,17 @@
 
 The library half of `python -m src.cli.compress_report`.
 
-Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up
-over fp32, test accuracy and macro F1, agreement with the fp32 predictions. Latency comes from
-torch.utils.benchmark `blocked_autorange`, the variants interleaved over `rounds` rounds (each round times
-fp32, then every variant), so load from other jobs hits all alike; reported as median [25th–75th percentile]
-of the per-round medians, speed-ups as the same of the per-round ratios. The machine (CPU, AVX2 / AVX-512 /
-VNNI / AMX, torch, threads, quantized engine) is recorded. The PTQ int8 variant is created (`make quantize`)
-when missing. Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default
-<run_dir>/report); `render(json)` rewrites the Markdown and PNG from the JSON alone. Logs to W&B when the
-run had W&B on.
+Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up over
+fp32, test accuracy and macro F1, agreement with the fp32 predictions. The fp32 checkpoint also runs on ONNX
+Runtime (rows ort_fp32 and ort_int8: its parity-checked model.onnx and dynamic int8, as `make export
+FORMAT=onnx`), timed the same way; the report judges issue 12's targets and recommends the fastest backend for the
+machine. Latency comes from torch.utils.benchmark `blocked_autorange`, the variants interleaved over `rounds`
+rounds (each round times fp32, then every variant), so load from other jobs hits all alike; reported as median
+[25th–75th percentile] of the per-round medians, speed-ups as the same of the per-round ratios. The machine (CPU,
+AVX2 / AVX-512 / VNNI / AMX, torch, threads, quantized engine) is recorded. The PTQ int8 variant is created (`make
+quantize`) when missing. Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default
+<run_dir>/report); `render(json)` rewrites the Markdown and PNG from the JSON alone. Logs to W&B when the run had
+W&B on.
 """
 
 import functools
@@ -27,7 +29,6 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from src import rundir  # noqa: E402
-from src.compression.export import load_variant, quantize_checkpoint  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     Rounds,
     forward_times_ms,
@@ -41,10 +42,14 @@ from src.compression.measure import (  # noqa: E402
     size_on_disk_mb,
     speedup_stats,
 )
+from src.compression.onnx_export import INT8_FILE, ONNX_FILE, REPORT_FILE, OnnxClassifier, write_onnx  # noqa: E402
+from src.compression.targets import targets_markdown  # noqa: E402
+from src.compression.variants import load_variant, quantize_checkpoint  # noqa: E402
 from src.config import compose_for_checkpoint  # noqa: E402
 from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
 from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
+from src.modules.finetuning import merged  # noqa: E402
 from src.modules.model_builder import load_tokenizer  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -54,11 +59,19 @@ FIGURE = "compression_accuracy_vs_latency.png"
 
 
 def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
-    """fp32 first, then every variant given on the command line; PTQ int8 made when missing."""
+    """fp32 first, then every variant given on the command line; PTQ int8 and the ONNX Runtime fp32 / int8
+    models of the fp32 checkpoint made when missing."""
     variants = {"fp32": ckpt, **{name: Path(given[name]) for name in VARIANTS if name in given}}
+    compression = rundir.run_dir_of(ckpt) / "compression"
     if "ptq_int8" not in variants:
-        default = rundir.run_dir_of(ckpt) / "compression" / "ptq_int8.pt"
+        default = compression / "ptq_int8.safetensors"
         variants["ptq_int8"] = default if default.is_file() else quantize_checkpoint(ckpt, default)
+    onnx_dir = compression / "onnx"
+    if not (onnx_dir / REPORT_FILE).is_file():  # written last: its absence means a missing or incomplete export
+        module = load_variant(ckpt)
+        onnx_dir.mkdir(parents=True, exist_ok=True)
+        write_onnx(merged(module.model), load_tokenizer(module.cfg), onnx_dir)
+    variants.update({"ort_fp32": onnx_dir / ONNX_FILE, "ort_int8": onnx_dir / INT8_FILE})
     for name, path in variants.items():
         if not path.is_file():
             raise ConfigError(f"{name}={path} does not exist.")
@@ -77,7 +90,8 @@ def time_variants(models: dict[str, nn.Module], settings: dict[str, Any]) -> dic
 def measure_variants(variants: dict[str, Path], loader: Any,
                      settings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
     """One row per variant (agreement against the first, fp32) and the raw timings of every variant."""
-    models = {name: load_variant(path).model for name, path in variants.items()}
+    models = {name: OnnxClassifier(path, settings["threads"]) if path.suffix == ".onnx" else load_variant(path).model
+              for name, path in variants.items()}
     rows: list[dict[str, Any]] = []
     reference = None
     for name, model in models.items():
@@ -158,7 +172,8 @@ def render(json_path: Path) -> tuple[Path, Path]:
     report = json.loads(Path(json_path).read_text())
     rows = summarize(report["rows"], report["times_ms"])
     markdown = Path(json_path).with_name("compression.md")
-    rundir.atomic_write_text(markdown, markdown_table({**report, "rows": rows}))
+    full = {**report, "rows": rows}
+    rundir.atomic_write_text(markdown, markdown_table(full) + targets_markdown(full))
     return markdown, plot(rows, Path(json_path).with_name(FIGURE))
 
 
@@ -195,8 +210,9 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     rows, times = measure_variants(variants, datamodule.test_dataloader(), settings)
     report_dir = out or rundir.run_dir_of(ckpt) / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
+    parity = json.loads((variants["ort_fp32"].parent / REPORT_FILE).read_text())["fp32"]
     report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),
-              "rows": summarize(rows, times), "times_ms": times}
+              "rows": summarize(rows, times), "times_ms": times, "onnx_parity": parity}
     rundir.atomic_write_text(report_dir / "compression.json", json.dumps(report, indent=2))
     markdown, figure = render(report_dir / "compression.json")
     log_to_wandb(cfg, rows, figure, report_dir)

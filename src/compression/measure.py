@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from torch.utils import benchmark
 
+from src.compression.onnx_export import OnnxClassifier
 from src.provenance import cpu_info
 
 Inputs = dict[str, torch.Tensor]
@@ -30,7 +31,10 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
 
 
 def size_on_disk_mb(model: nn.Module) -> float:
-    """Bytes of `torch.save(model.state_dict())`, in MB (10^6): the same measure for fp32 and int8."""
+    """Bytes of `torch.save(model.state_dict())`, in MB (10^6): the same measure for fp32 and int8; an ONNX
+    model's file size."""
+    if isinstance(model, OnnxClassifier):
+        return model.size_mb()
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.tell() / 1e6
@@ -38,6 +42,8 @@ def size_on_disk_mb(model: nn.Module) -> float:
 
 def nonzero_parameters(model: nn.Module) -> int:
     """Non-zero weights (float or quantized; integer index buffers such as position ids excluded)."""
+    if isinstance(model, OnnxClassifier):
+        return model.nonzero_parameters()
     count = 0
     for value in model.state_dict().values():
         for tensor in _tensors(value):

@@ -24,8 +24,6 @@ from transformers.pytorch_utils import Conv1D
 
 from src.modules.anatomy import HEAD_NAMES, WEIGHT_LAYERS, named_in
 
-FORMAT = "llm-lab-int8/1"
-
 
 def conv1d_to_linear(model: nn.Module) -> list[str]:
     """Replace every GPT-2 `Conv1D` (y = x W + b, W: in x out) by the same `nn.Linear` (W transposed)."""

@@ -65,6 +65,29 @@ def stratified_split(dataset: Dataset, test_size: float,
     return dataset.select(rest), dataset.select(held_out)
 
 
+def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, truncation: str = "head",
+                 head_fraction: float = 0.25) -> dict[str, list[Any]]:
+    """Token ids cut to max_length: the first tokens (`head`) or head + tail (`head_tail`).
+
+    Head + tail keeps a review's opening and its verdict at the end (Sun et al. 2019: 128 + 382 of
+    512 beat head-only on IMDB). Tokenizers truncate only one end, so the text is cut at the token
+    offsets of the kept head and tail, then tokenized as usual (special tokens included)."""
+    if truncation == "head_tail":
+        texts = [head_and_tail(tokenizer, text, max_length, head_fraction) for text in texts]
+    return dict(tokenizer(texts, truncation=True, max_length=max_length))
+
+
+def head_and_tail(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int, head_fraction: float) -> str:
+    """The text with its middle tokens removed when it is longer than the token budget."""
+    budget = max_length - tokenizer.num_special_tokens_to_add()
+    spans = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+    if len(spans) <= budget:
+        return text
+    head = round(head_fraction * budget)
+    tail_start = spans[len(spans) - (budget - head)][0]
+    return ((text[: spans[head - 1][1]].rstrip() + " ") if head else "") + text[tail_start:].lstrip()
+
+
 class TextClassificationDataModule(L.LightningDataModule):
     """Loads the configured source, carves a stratified validation split, cleans, balances and augments
     the train split, tokenizes (cached on disk) and batches with dynamic padding."""
@@ -209,25 +232,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         return encoded
 
     def encode(self, texts: list[str]) -> dict[str, list[Any]]:
-        """Token ids cut to max_length: the first tokens (`head`) or head + tail (`head_tail`).
-
-        Head + tail keeps a review's opening and its verdict at the end (Sun et al. 2019: 128 + 382 of
-        512 beat head-only on IMDB). Tokenizers truncate only one end, so the text is cut at the token
-        offsets of the kept head and tail, then tokenized as usual (special tokens included)."""
-        if self.cfg.truncation == "head_tail":
-            texts = [self._head_and_tail(text) for text in texts]
-        return dict(self.tokenizer(texts, truncation=True, max_length=self.cfg.max_length))
-
-    def _head_and_tail(self, text: str) -> str:
-        """The text with its middle tokens removed when it is longer than the token budget."""
-        budget = self.cfg.max_length - self.tokenizer.num_special_tokens_to_add()
-        spans = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                               verbose=False)["offset_mapping"]
-        if len(spans) <= budget:
-            return text
-        head = round(self.cfg.head_fraction * budget)
-        tail_start = spans[len(spans) - (budget - head)][0]
-        return ((text[: spans[head - 1][1]].rstrip() + " ") if head else "") + text[tail_start:].lstrip()
+        """Token ids cut to data.max_length the configured way (see `encode_texts`)."""
+        return encode_texts(self.tokenizer, texts, self.cfg.max_length, self.cfg.truncation, self.cfg.head_fraction)
 
     def _loader(self, dataset: Any, batch_size: int, sampler: Sampler | None = None,
                 loader_class: type[DataLoader] = DataLoader) -> DataLoader:

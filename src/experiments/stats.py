@@ -184,16 +184,29 @@ def bootstrap_difference(
     def difference(index: np.ndarray) -> float:
         return fn(labels[index], probs_arm[index]) - fn(labels[index], probs_control[index])
 
+    return _bootstrap(difference, len(labels), n_resamples, seed)
+
+
+def bootstrap_metric(labels: np.ndarray, probs: np.ndarray, metric: str, n_resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """metric on all examples and its 95 % percentile-bootstrap CI over examples."""
+    fn = metric_fn(metric)
+    return _bootstrap(lambda index: fn(labels[index], probs[index]), len(labels), n_resamples, seed)
+
+
+def _bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_resamples: int,
+               seed: int) -> tuple[float, float, float]:
+    """statistic(all example indices) and its 95 % percentile-bootstrap CI (examples resampled)."""
     result = stats.bootstrap(
-        (np.arange(len(labels)),),
-        difference,
+        (np.arange(n),),
+        statistic,
         vectorized=False,
         n_resamples=n_resamples,
         method="percentile",
         rng=np.random.default_rng(seed),
     )
     low, high = result.confidence_interval
-    return float(difference(np.arange(len(labels)))), float(low), float(high)
+    return float(statistic(np.arange(n))), float(low), float(high)
 
 
 def mcnemar_test(labels: np.ndarray, pred_arm: np.ndarray, pred_control: np.ndarray) -> float:

@@ -121,7 +121,7 @@ def build_classifier(model_cfg: dict[str, Any], label_names: list[str],
     cls = DistillationClassifier if model_cfg["distillation"]["teacher_ckpt"] else TextClassifier
     module = cls(model_cfg, label_names, class_weights=class_weights)
     if model_cfg["init_checkpoint"]:
-        state = torch.load(model_cfg["init_checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+        state = torch.load(model_cfg["init_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
         try:
             module.load_state_dict(state)
         except RuntimeError as err:

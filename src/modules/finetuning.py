@@ -112,11 +112,17 @@ def parameter_counts(model: nn.Module) -> dict[str, float]:
     return {"trainable": trainable, "total": total, "trainable_pct": 100.0 * trainable / max(total, 1)}
 
 
+def merged(model: nn.Module) -> nn.Module:
+    """LoRA/AdaLoRA adapters merged into plain weights (peft's merge_and_unload); other models as they are."""
+    if isinstance(model, PeftModel) and model.peft_type != "PROMPT_TUNING":
+        return model.merge_and_unload()
+    return model
+
+
 def merge_and_save(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> Path:
     """Save a model for inference: LoRA/AdaLoRA adapters merged into plain weights; prompt tuning
     (nothing to merge) as a peft adapter directory; other modes as they are."""
-    if isinstance(model, PeftModel) and model.peft_type != "PROMPT_TUNING":
-        model = model.merge_and_unload()
+    model = merged(model)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -31,7 +31,7 @@ def resolve_objective(objective: str, model_type: str) -> str:
 
 def build_language_model(cfg: RunConfig, tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, str]:
     """The experiment's backbone with a masked- or causal-LM head (pretrained weights or random init)."""
-    config = build_hf_config(cfg.model, len(cfg.data.label_names), tokenizer)
+    config = build_hf_config(cfg.model, list(cfg.data.label_names), tokenizer)
     objective = resolve_objective(cfg.pretrain.objective, config.model_type)
     auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
     if cfg.model.pretrained:

@@ -64,9 +64,11 @@ def load_tokenizer(model_cfg: Any) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def build_hf_config(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
-    """The transformers config: pretrained checkpoint's or a fresh one from `model.architecture`."""
-    overrides = {"num_labels": num_labels, "pad_token_id": tokenizer.pad_token_id}
+def build_hf_config(model_cfg: Any, label_names: list[str], tokenizer: PreTrainedTokenizerBase) -> PretrainedConfig:
+    """The transformers config: pretrained checkpoint's or a fresh one from `model.architecture`; id2label /
+    label2id carry the label names, so `transformers.pipeline` shows them."""
+    overrides = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+                 "label2id": {name: i for i, name in enumerate(label_names)}, "pad_token_id": tokenizer.pad_token_id}
     if model_cfg.pretrained:
         ensure_available(model_cfg.name_or_path)
         config = AutoConfig.from_pretrained(model_cfg.name_or_path, **overrides)
@@ -84,9 +86,9 @@ def build_hf_config(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokeni
     return config
 
 
-def build_model(model_cfg: Any, num_labels: int, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """A sequence classifier with `num_labels` outputs, pretrained or randomly initialised."""
-    config = build_hf_config(model_cfg, num_labels, tokenizer)
+def build_model(model_cfg: Any, label_names: list[str], tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A sequence classifier with one output per label name, pretrained or randomly initialised."""
+    config = build_hf_config(model_cfg, label_names, tokenizer)
     if model_cfg.pretrained:
         model = AutoModelForSequenceClassification.from_pretrained(model_cfg.name_or_path, config=config)
         return model.train()  # from_pretrained returns eval mode; Lightning keeps module modes as found

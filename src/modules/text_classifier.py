@@ -22,7 +22,7 @@ from torchmetrics.classification import (
     MulticlassROC,
 )
 
-from src.compression.structure import normalize_record, remove_units
+from src.compression.structure import UnitRecord, normalize_record, remove_units
 from src.config import structured, to_schema
 from src.modules.figures import save_classification_figures
 from src.modules.finetuning import apply_finetuning, finetuning_callbacks, parameter_counts
@@ -61,7 +61,7 @@ class TextClassifier(L.LightningModule):
         self.label_names = list(label_names)
         num_labels = len(self.label_names)
         if hf_config is None:
-            self.model = build_model(self.cfg, num_labels, load_tokenizer(self.cfg))
+            self.model = build_model(self.cfg, self.label_names, load_tokenizer(self.cfg))
         else:
             self.model = model_from_config_dict(hf_config)
         self.model = apply_finetuning(self.model, self.cfg.finetune,
@@ -75,19 +75,23 @@ class TextClassifier(L.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_labels)
         self.test_roc = MulticlassROC(num_labels, thresholds=200)
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.pruned_units: UnitRecord = normalize_record(None)  # set by from_checkpoint
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu") -> "TextClassifier":
-        """Load a checkpoint without touching the Hub: the architecture comes from the saved config."""
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    def from_checkpoint(cls, path: str | Path, map_location: str = "cpu", remove_pruned: bool = True
+                        ) -> "TextClassifier":
+        """Load a checkpoint without touching the Hub: the architecture comes from the saved config.
+        `remove_pruned=False` keeps pruned heads / neurons in place as zeros (the full-size architecture)."""
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
         # checkpoints written before a model key existed get that key's schema default
         saved = OmegaConf.merge(structured(ModelConfig), hparams["model_cfg"])
         hparams["model_cfg"] = OmegaConf.to_container(saved, resolve=True)
         module = cls(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
-        # heads / FFN neurons masked by structured pruning are removed for real: a smaller, faster model
-        remove_units(module.model, normalize_record(checkpoint.get("compression", {}).get("units")))
+        module.pruned_units = normalize_record(checkpoint.get("compression", {}).get("units"))
+        if remove_pruned:  # heads / FFN neurons masked by structured pruning removed for real: smaller, faster
+            remove_units(module.model, module.pruned_units)
         return module
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -30,5 +30,5 @@ def test_pruning_qat_early_stopping_under_ddp_cpu(tmp_path, data_cache):
     assert pruning[0]["global_sparsity"] == pytest.approx(0.5, abs=0.01)
     qat = rank_records("qat")
     assert qat[0]["scale_sha256"] == qat[1]["scale_sha256"] and qat[0]["layers"]
-    assert (run_dir / "compression" / "qat_int8.pt").is_file()
+    assert (run_dir / "compression" / "qat_int8.safetensors").is_file()
     assert json.loads(Path(run_dir / "metrics.json").read_text())["test"]["test/acc"] >= 0.0

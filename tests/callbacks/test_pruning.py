@@ -78,7 +78,7 @@ def test_pruned_checkpoint_reloads_into_plain_model(make_cfg, tmp_path, method):
     module = quick_fit(cfg, callbacks=[callback], max_steps=2)
     ckpt = tmp_path / "pruned.ckpt"
     module.trainer.save_checkpoint(ckpt)
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)
     assert not [k for k in saved["state_dict"] if k.endswith(("_orig", "_mask"))]
     reloaded = TextClassifier.from_checkpoint(ckpt)
     batch = real_batch(cfg, 16)

@@ -84,7 +84,7 @@ def test_distillation_config_is_checked(make_cfg, teacher_ckpt, tmp_path):
 def test_init_checkpoint_starts_from_its_weights(make_cfg, teacher_ckpt):
     cfg = make_cfg(f"model.init_checkpoint={teacher_ckpt}")
     module = build_classifier(dict(cfg.model), list(cfg.data.label_names))
-    saved = torch.load(teacher_ckpt, weights_only=False)["state_dict"]
+    saved = torch.load(teacher_ckpt, weights_only=True)["state_dict"]
     assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
     gpt2 = make_cfg("model=tiny_gpt2", f"model.init_checkpoint={teacher_ckpt}")
     with pytest.raises(ConfigError, match="does not fit this model"):

@@ -5,13 +5,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors import safe_open
 from torch.ao.nn.quantized import Embedding as QuantizedEmbedding
 from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 from torch.ao.quantization import FakeQuantize
 
 from src.callbacks.qat import QuantizationAwareTraining
 from src.cli.quantize import main as quantize_main
-from src.compression.export import export_int8, load_int8, load_variant
+from src.compression.int8_format import load_int8_state
 from src.compression.quantization import (
     attach_fake_quant,
     detach_fake_quant,
@@ -19,6 +20,7 @@ from src.compression.quantization import (
     quantize_int8,
 )
 from src.compression.sparsity import make_permanent
+from src.compression.variants import export_int8, load_int8, load_variant
 from src.errors import ConfigError
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module, quick_fit
@@ -56,7 +58,7 @@ def test_int8_export_saves_and_loads(make_cfg, tmp_path):
     cfg = make_cfg("model=tiny_gpt2")
     module = build_module(cfg)
     batch = real_batch(cfg, 16)
-    path = export_int8(module.model, dict(module.hparams), tmp_path / "m.pt", "ptq")
+    path = export_int8(module.model, dict(module.hparams), tmp_path / "m.safetensors", "ptq")
     loaded = load_int8(path)
     qmodel, _ = quantize_int8(module.model)
     with torch.inference_mode():
@@ -69,13 +71,13 @@ def test_qat_callback_writes_loadable_int8_and_plain_checkpoints(make_cfg, tmp_p
     cfg = make_cfg("data.limit_train=64")
     callback = QuantizationAwareTraining(tmp_path, start_epoch=0)
     module = quick_fit(cfg, callbacks=[callback], max_steps=2)
-    assert callback.export_path == tmp_path / "compression" / "qat_int8.pt"
+    assert callback.export_path == tmp_path / "compression" / "qat_int8.safetensors"
     int8 = load_variant(callback.export_path)
     assert all(isinstance(int8.model.get_submodule(n), DynamicQuantizedLinear)
                for n in quantizable_linears(module.model))
     ckpt = tmp_path / "last.ckpt"
     module.trainer.save_checkpoint(ckpt)
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)
     assert not [k for k in saved["state_dict"] if "fake_quant" in k]
     batch = real_batch(cfg, 32)
     agreement = (logits(int8, batch).argmax(-1) == logits(module, batch).argmax(-1)).float().mean()
@@ -94,7 +96,7 @@ def test_make_quantize_cli_writes_ptq_int8(make_cfg, tmp_path):
     module = build_module(make_cfg())
     ckpt = save_plain_checkpoint(module, tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert quantize_main([f"ckpt={ckpt}"]) == 0
-    loaded = load_variant(tmp_path / "run" / "compression" / "ptq_int8.pt")
+    loaded = load_variant(tmp_path / "run" / "compression" / "ptq_int8.safetensors")
     assert isinstance(loaded.model.bert.encoder.layer[0].attention.self.query, DynamicQuantizedLinear)
     assert quantize_main([f"ckpt={tmp_path / 'missing.ckpt'}"]) == 2
 
@@ -102,14 +104,34 @@ def test_make_quantize_cli_writes_ptq_int8(make_cfg, tmp_path):
 def test_qat_options_start_epoch_exclude_embeddings(make_cfg, tmp_path):
     module = build_module(make_cfg())
     callback = QuantizationAwareTraining(tmp_path, start_epoch=1, exclude=[], quantize_embeddings=False,
-                                         filename="int8.pt")
+                                         filename="int8.safetensors")
     callback.on_train_epoch_start(SimpleNamespace(current_epoch=0), module)
     assert not callback.active and not hasattr(module.model.classifier, "weight_fake_quant")
     callback.on_train_epoch_start(SimpleNamespace(current_epoch=1), module)
     assert callback.active and hasattr(module.model.classifier, "weight_fake_quant")  # exclude=[]: head too
     callback.on_train_end(SimpleNamespace(checkpoint_callback=None, callbacks=[], is_global_zero=True,
                                           global_rank=0), module)
-    assert callback.export_path == tmp_path / "compression" / "int8.pt"
+    assert callback.export_path == tmp_path / "compression" / "int8.safetensors"
     int8 = load_int8(callback.export_path).model
     assert isinstance(int8.classifier, DynamicQuantizedLinear)
     assert isinstance(int8.get_input_embeddings(), torch.nn.Embedding)  # quantize_embeddings=false
+
+
+def test_int8_file_is_plain_safetensors_and_old_pickles_load_only_safely(make_cfg, tmp_path):
+    module = build_module(make_cfg())
+    path = export_int8(module.model, dict(module.hparams), tmp_path / "m.safetensors", "ptq", source="x.ckpt")
+    with safe_open(str(path), framework="pt") as handle:  # readable without torch.load, i.e. without pickle
+        assert handle.metadata()["format"] == "llm-lab-int8/2"
+        assert handle.get_tensor("bert.encoder.layer.0.attention.self.query._packed_params._packed_params.0"
+                                 ".int_repr").dtype == torch.int8
+    state, description = load_int8_state(path)
+    old = tmp_path / "ptq_int8.pt"  # the previous pickled format is still read, with weights_only=True
+    torch.save({"format": "llm-lab-int8/1", **description, "state_dict": state}, old)
+    batch = real_batch(make_cfg(), 8)
+    torch.testing.assert_close(logits(load_variant(old), batch), logits(load_variant(path), batch))
+    torch.save({"format": "llm-lab-int8/1", "payload": ConfigError("runs code when unpickled")}, old)
+    with pytest.raises(ConfigError, match="cannot be loaded safely"):
+        load_variant(old)
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(ConfigError, match="not a readable int8 model file"):
+        load_variant(tmp_path / "junk.safetensors")

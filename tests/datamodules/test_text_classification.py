@@ -141,7 +141,7 @@ def test_four_string_classes_end_to_end(
     }
     assert {f"test/f1_per_class/{t}" for t in TOPICS} <= set(summary["test"])
     assert summary["test"]["test/f1_macro"] > 0.5  # 4 classes: chance is 0.25; the topic words separate them
-    checkpoint = torch.load(next((run_dir / "checkpoints").glob("last*.ckpt")), weights_only=False)
+    checkpoint = torch.load(next((run_dir / "checkpoints").glob("last*.ckpt")), weights_only=True)
     assert checkpoint["hyper_parameters"]["class_weights"] == pytest.approx([1.0, 1.0, 1.0, 1.0])
 
 

@@ -11,7 +11,7 @@ from src.modules.model_builder import build_model, load_tokenizer
 
 def _tiny(model: str) -> nn.Module:
     cfg = to_object(compose(["experiment=imdb_tiny", f"model={model}"]))
-    return build_model(cfg.model, 2, load_tokenizer(cfg.model))
+    return build_model(cfg.model, list(cfg.data.label_names), load_tokenizer(cfg.model))
 
 
 @pytest.fixture(scope="module")

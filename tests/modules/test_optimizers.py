@@ -19,7 +19,7 @@ EXPECTED_TYPES = {"sgd": torch.optim.SGD, "sgd_momentum": torch.optim.SGD, "sgd_
 @pytest.fixture(scope="module")
 def tiny_bert() -> torch.nn.Module:
     cfg = to_object(compose(["experiment=imdb_tiny"]))
-    return build_model(cfg.model, 2, load_tokenizer(cfg.model))
+    return build_model(cfg.model, list(cfg.data.label_names), load_tokenizer(cfg.model))
 
 
 def _build(model: torch.nn.Module, *overrides: str) -> torch.optim.Optimizer:

@@ -1,9 +1,9 @@
-"""Write and read int8 models (PTQ or QAT) and load any checkpoint variant as a `TextClassifier`.
+"""Write and read int8 models (PTQ or QAT); load any checkpoint variant (fp32, pruned, int8) as a `TextClassifier`.
 
 Post-training dynamic int8 (`quantize_checkpoint`, `make quantize`), the cheap alternative to QAT: every encoder
 Linear (GPT-2 Conv1D included) gets int8 per-channel weights with per-batch activation quantization
 (`torch.ao.quantization.quantize_dynamic`), the token embedding 8-bit rows. It writes
-<run_dir>/compression/ptq_int8.pt, the same format as the QAT callback's qat_int8.pt.
+<run_dir>/compression/ptq_int8.safetensors, the same format as the QAT callback's qat_int8.safetensors.
 """
 
 from pathlib import Path
@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from src.compression.quantization import FORMAT, quantize_int8, quantize_named
+from src.compression.int8_format import LEGACY_SUFFIX, SUFFIX, load_int8_state, save_int8
+from src.compression.quantization import quantize_int8, quantize_named
 from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
@@ -23,43 +24,40 @@ from src.rundir import run_dir_of
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
                 units: dict[str, Any] | None = None, source: str | None = None,
                 exclude: tuple[str, ...] = HEAD_NAMES, embeddings: bool = True) -> Path:
-    """Quantize a plain fp32 model (masks folded, pruned `units` already removed) to int8 and save it
+    """Quantize a plain fp32 model (masks folded, pruned `units` already removed) to int8 and save it (safetensors)
     with what rebuilds its architecture offline: TextClassifier hyper-parameters, config, unit record."""
     qmodel, quantized = quantize_int8(model, exclude, embeddings)
     hparams = {k: v for k, v in hyper_parameters.items() if k != "hf_config"}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "method": method, "source": source, "hyper_parameters": hparams,
-                "hf_config": model.config.to_dict(), "units": normalize_record(units), "quantized": quantized,
-                "state_dict": qmodel.state_dict()}, out)
-    return out
+    units = {kind: {str(k): v for k, v in found.items()} for kind, found in normalize_record(units).items()}
+    return save_int8(qmodel.state_dict(), {"method": method, "source": source, "hyper_parameters": hparams,
+                                           "hf_config": model.config.to_dict(), "units": units,
+                                           "quantized": quantized}, out)
 
 
 def checkpoint_units(ckpt: Path) -> dict[str, Any]:
     """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
     return normalize_record(checkpoint.get("compression", {}).get("units"))
 
 
 def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = True) -> Path:
-    """Write the PTQ int8 model of `ckpt` (default <run_dir>/compression/ptq_int8.pt); returns its path."""
+    """Write the PTQ int8 model of `ckpt` (default <run_dir>/compression/ptq_int8.safetensors); returns its path."""
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. "
                           "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     module = TextClassifier.from_checkpoint(ckpt)
-    out = out or run_dir_of(ckpt) / "compression" / "ptq_int8.pt"
+    out = out or run_dir_of(ckpt) / "compression" / "ptq_int8.safetensors"
     return export_int8(module.model, dict(module.hparams), out, "ptq", checkpoint_units(ckpt), str(ckpt),
                        embeddings=embeddings)
 
 
 def load_int8(path: Path) -> TextClassifier:
     """A `TextClassifier` whose model is the saved int8 model (CPU inference)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not an int8 model written by `make quantize` or the qat callback.")
+    state, saved = load_int8_state(path)
     module = TextClassifier(**saved["hyper_parameters"], hf_config=saved["hf_config"])
     remove_units(module.model, normalize_record(saved["units"]))
     module.model = quantize_named(module.model.eval(), saved["quantized"])
-    module.model.load_state_dict(saved["state_dict"])
+    module.model.load_state_dict(state)
     return module.eval()
 
 
@@ -67,6 +65,6 @@ def load_variant(path: Path) -> TextClassifier:
     """An fp32 Lightning checkpoint (pruned units removed for real) or an int8 export, ready for eval."""
     if not Path(path).is_file():
         raise ConfigError(f"Model file not found: {path}.")
-    if Path(path).suffix == ".pt":
+    if Path(path).suffix in (SUFFIX, LEGACY_SUFFIX):
         return load_int8(Path(path))
     return TextClassifier.from_checkpoint(path).eval()

@@ -1,0 +1,84 @@
+"""Labels and class probabilities for raw texts, on PyTorch or ONNX Runtime, from a checkpoint or an export.
+
+Texts are cleaned and truncated as the run did (preprocessing.json), sorted by token length so that each batch
+pads little (DataCollatorWithPadding pads to the batch's longest text), and returned in input order.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
+
+from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
+from src.errors import ConfigError, EmptyTextError
+from src.serving.preprocessing import Preprocessing
+from src.serving.pretrained import checkpoint_model, load_exported
+
+BACKENDS = {"torch": None, "onnx": ONNX_FILE, "onnx-int8": INT8_FILE}
+
+
+@dataclass
+class Predictor:
+    """A tokenizer, the run's preprocessing, label names and a logits function (PyTorch model or ORT session)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    preprocessing: Preprocessing
+    label_names: list[str]
+    runner: Any  # a PreTrainedModel (backend torch) or an onnxruntime.InferenceSession
+
+    def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits of one padded batch."""
+        if isinstance(self.runner, PreTrainedModel):
+            with torch.inference_mode():
+                return self.runner(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().numpy()
+        return onnx_logits(self.runner, batch)
+
+    def predict(self, texts: list[str], batch_size: int = 32, progress: bool = True) -> np.ndarray:
+        """Class probabilities [len(texts), classes], in input order."""
+        if not texts:
+            raise EmptyTextError("No input texts: the input is empty.")
+        encoded = self.preprocessing.encode(self.tokenizer, texts)
+        rows = [dict(zip(encoded, values, strict=True)) for values in zip(*encoded.values(), strict=True)]
+        order = np.argsort([-len(row["input_ids"]) for row in rows], kind="stable")  # longest first
+        collator = DataCollatorWithPadding(self.tokenizer, return_tensors="np")
+        probs = np.zeros((len(rows), len(self.label_names)), dtype=np.float32)
+        with tqdm(total=len(rows), unit="text", desc="Predicting", disable=not progress) as bar:
+            for start in range(0, len(rows), batch_size):
+                index = order[start:start + batch_size]
+                batch = {k: np.asarray(v, dtype=np.int64) for k, v in collator([rows[i] for i in index]).items()}
+                probs[index] = torch.from_numpy(self.logits(batch)).softmax(-1).numpy()
+                bar.update(len(index))
+        return probs
+
+
+def load_predictor(source: Path, backend: str = "torch", threads: int | None = None) -> Predictor:
+    """A predictor from a .ckpt (backend torch) or an exported directory (torch, onnx or onnx-int8)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"Unknown backend '{backend}'. Use one of: {', '.join(BACKENDS)}.")
+    source = Path(source)
+    if source.is_file():
+        if backend != "torch":
+            raise ConfigError(f"Backend {backend} runs an exported ONNX model: first `make export CKPT={source} "
+                              "OUT=<dir> FORMAT=onnx`, then predict with MODEL=<dir>.")
+        served = checkpoint_model(source)[0]
+        return Predictor(served.tokenizer, served.preprocessing, served.label_names, served.model)
+    if backend == "torch":
+        served = load_exported(source)
+        return Predictor(served.tokenizer, served.preprocessing, served.label_names, served.model)
+    return onnx_predictor(source, BACKENDS[backend], threads)
+
+
+def onnx_predictor(directory: Path, filename: str, threads: int | None) -> Predictor:
+    """A predictor on the ONNX Runtime session of `directory/filename` (written by `make export FORMAT=onnx`)."""
+    path = directory / filename
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: export the ONNX model first "
+                          f"(make export CKPT=<.ckpt> OUT={directory} FORMAT=onnx).")
+    config = AutoConfig.from_pretrained(directory)
+    names = [config.id2label[i] for i in range(config.num_labels)]
+    return Predictor(AutoTokenizer.from_pretrained(directory), Preprocessing.load(directory), names,
+                     session(path, threads))

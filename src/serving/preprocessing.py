@@ -1,0 +1,63 @@
+"""What a run does to raw text before the model sees it: its cleaning steps, then truncation to max_length.
+
+Saved as preprocessing.json next to an exported model, so inference cleans and cuts text exactly as training did.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase
+
+from src.datamodules.cleaning import STEPS, clean_text
+from src.datamodules.text_classification import encode_texts
+from src.errors import ConfigError, EmptyTextError
+
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The run's `data.cleaning` switches and `data.max_length` / `truncation` / `head_fraction`."""
+
+    max_length: int
+    truncation: str = "head"
+    head_fraction: float = 0.25
+    cleaning: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_data_config(cls, data_cfg: Any) -> "Preprocessing":
+        """The preprocessing of a run's `data` config."""
+        return cls(max_length=int(data_cfg.max_length), truncation=str(data_cfg.truncation),
+                   head_fraction=float(data_cfg.head_fraction),
+                   cleaning={name: bool(data_cfg.cleaning[name]) for name in STEPS})
+
+    def save(self, directory: Path) -> Path:
+        """Write preprocessing.json into `directory`."""
+        path = Path(directory) / PREPROCESSING_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> "Preprocessing":
+        """Read preprocessing.json from an exported model directory."""
+        path = Path(directory) / PREPROCESSING_FILE
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing: {directory} was not written by `make export`; "
+                              "export the run's checkpoint again (make export CKPT=... OUT=...).")
+        return cls(**json.loads(path.read_text()))
+
+    def clean(self, texts: list[str]) -> list[str]:
+        """Every text cleaned as in training; EmptyTextError naming the rows that end up empty."""
+        cleaned = [clean_text(text, self.cleaning) for text in texts]
+        empty = [i for i, text in enumerate(cleaned) if not text.strip()]
+        if empty:
+            raise EmptyTextError(f"{len(empty)} input text(s) are empty after the run's cleaning (row(s) "
+                                 f"{', '.join(str(i + 1) for i in empty[:10])}{' ...' if len(empty) > 10 else ''}); "
+                                 "remove them from the input.")
+        return cleaned
+
+    def encode(self, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict[str, list[Any]]:
+        """Token ids of the cleaned texts, cut to max_length the run's way (no padding)."""
+        return encode_texts(tokenizer, self.clean(texts), self.max_length, self.truncation, self.head_fraction)

@@ -1,0 +1,109 @@
+"""Raw texts in, predictions out: the input kinds `make predict` reads and the files it writes.
+
+Inputs: one string, a text file (one text per line), CSV / JSONL / Parquet with a text column, or stdin (`-`,
+one text per line). Outputs: CSV or JSONL (by suffix) with the text, the predicted label and one probability per
+class, written to a temporary file in the same folder and renamed into place, so a failure leaves no partial file.
+"""
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+
+from src.errors import ConfigError, EmptyTextError, MissingColumnError, UnreadableInputError
+
+TABLE_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
+    ".csv": pd.read_csv,
+    ".jsonl": lambda path: pd.read_json(path, lines=True),
+    ".parquet": pd.read_parquet,
+}
+OUTPUT_SUFFIXES = (".csv", ".jsonl")
+
+
+def read_lines(stream: TextIO, source: str) -> list[str]:
+    """One text per line; EmptyTextError naming the empty lines (a final newline is not a line)."""
+    lines = stream.read().splitlines()
+    empty = [i + 1 for i, line in enumerate(lines) if not line.strip()]
+    if empty:
+        raise EmptyTextError(f"{source} has {len(empty)} empty line(s) (line(s) {', '.join(map(str, empty[:10]))}"
+                             f"{' ...' if len(empty) > 10 else ''}); remove them: every line is one text.")
+    return lines
+
+
+def read_table(path: Path, column: str) -> list[str]:
+    """The `column` of a CSV / JSONL / Parquet file; named errors for a missing column or empty cells."""
+    try:
+        table = TABLE_READERS[path.suffix.lower()](path)
+    except (OSError, ValueError, ImportError) as err:  # pandas / pyarrow parse errors are ValueErrors
+        raise UnreadableInputError(f"Cannot read {path} as {path.suffix[1:]}: {err}".splitlines()[0]) from None
+    if column not in table.columns:
+        raise MissingColumnError(f"{path} has no column '{column}' (columns: {', '.join(map(str, table.columns))}); "
+                                 "pass COLUMN=<name of the text column>.")
+    values = table[column]
+    empty = [i + 1 for i, value in enumerate(values) if not isinstance(value, str) or not value.strip()]
+    if empty:
+        raise EmptyTextError(f"{path}: column '{column}' is empty or not text in {len(empty)} row(s) (row(s) "
+                             f"{', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''}).")
+    return values.tolist()
+
+
+def read_texts(source: str | None = None, text: str | None = None, column: str = "text") -> list[str]:
+    """The texts to classify: `text`, stdin (`source` '-'), a .txt file or a CSV / JSONL / Parquet table."""
+    if text is not None:
+        if not text.strip():
+            raise EmptyTextError("TEXT is empty; give the text to classify.")
+        return [text]
+    if source is None:
+        raise UnreadableInputError("Nothing to classify: give TEXT=\"...\" or INPUT=<file> (or INPUT=- for stdin).")
+    if source == "-":
+        return read_lines(sys.stdin, "stdin")
+    path = Path(source)
+    if not path.is_file():
+        raise UnreadableInputError(f"Input file not found: {path}.")
+    if path.suffix.lower() in TABLE_READERS:
+        return read_table(path, column)
+    if path.suffix.lower() != ".txt":
+        raise UnreadableInputError(f"Unsupported input {path}: use .txt (one text per line), "
+                                   f"{', '.join(TABLE_READERS)} (with a text column) or - for stdin.")
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return read_lines(stream, str(path))
+    except UnicodeDecodeError as err:
+        raise UnreadableInputError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}).") from None
+
+
+def prediction_table(texts: list[str], probs: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    """text, label (the most probable class) and prob_<class> for every class."""
+    table = pd.DataFrame({"text": texts, "label": [label_names[i] for i in probs.argmax(1)]})
+    for index, name in enumerate(label_names):
+        table[f"prob_{name}"] = probs[:, index].round(6)
+    return table
+
+
+def write_table(table: pd.DataFrame, out: Path) -> Path:
+    """Write CSV or JSONL (by suffix) atomically: a temporary file in the same folder, renamed when complete."""
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(f"Unsupported output {out}: use a .csv or .jsonl file name.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(handle)
+    try:
+        if out.suffix.lower() == ".csv":
+            table.to_csv(temporary, index=False)
+        else:
+            table.to_json(temporary, orient="records", lines=True, force_ascii=False)
+        os.replace(temporary, out)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return out
+
+
+def jsonl_lines(table: pd.DataFrame) -> str:
+    """The table as JSON lines (for printing when no output file is given)."""
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_dict(orient="records"))
