@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 METRICS = ("test/acc", "test/f1_macro", "test/precision", "test/recall", "test/auroc", "test/loss")
 
 
+@pytest.mark.slow  # two DDP processes: ~20 s (make test < 8 min; in make test-all)
 def test_ddp_cpu_test_metrics_equal_a_single_process_evaluation(tmp_path: Path, data_cache: Path) -> None:
     run_dir = tmp_path / "ddp"
     # 64 test rows = 2 ranks x 32: DistributedSampler adds no padding duplicates, so the synced

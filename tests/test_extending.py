@@ -129,6 +129,7 @@ def test_tensorboard_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow  # trains twice end to end: ~30 s (make test < 8 min; in make test-all)
 def test_an_augmentation_is_one_function_and_one_yaml_key(recipes: dict[str, str], tmp_path: Path) -> None:
     cfg = compose(["experiment=imdb_tiny_shout", f"data.cache_dir={tmp_path / 'cache'}"])
     check_buildable(cfg)  # `shout` is registered by the doc's function

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64")
 
 
+@pytest.mark.slow  # pre-trains then fine-tunes in subprocesses: ~13 s (make test < 8 min; in make test-all)
 def test_make_pretrain_then_finetune_from_its_directory(make_cfg, tmp_path: Path, data_cache: Path) -> None:
     out = tmp_path / "pretrained" / "model"
     args = " ".join([*TINY, "pretrain.max_steps=3", "pretrain.batch_size=8", f"pretrain.output_dir={out}",

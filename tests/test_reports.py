@@ -15,6 +15,7 @@ FIGURE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?(?:%|×)|(?<![\w.])\d+\.\d+(?![\
 LINK = re.compile(r"\]\(((?:\.\./)?reports/[^)#]+)")
 
 
+@pytest.mark.slow  # re-renders every committed report: ~90 s (make test < 8 min; in make test-all)
 def test_make_reports_rerenders_every_committed_file_identically(tmp_path: Path) -> None:
     copy = tmp_path / "reports"
     shutil.copytree(REPORTS, copy, ignore=shutil.ignore_patterns("wandb"))  # local W&B run folders, git-ignored

@@ -12,6 +12,7 @@ import pytest
 from src.config import REPO_ROOT
 
 
+@pytest.mark.slow  # two DDP processes: ~30 s (make test < 8 min; in make test-all)
 def test_pruning_qat_early_stopping_under_ddp_cpu(tmp_path, data_cache):
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "src.cli.train", "experiment=imdb_tiny", "trainer=ddp_cpu",

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from src.config import REPO_ROOT
 
 SCRIPT = Path(__file__).with_name("ddp_sampler_run.py")
 
 
+@pytest.mark.slow  # two DDP processes: ~22 s (make test < 8 min; in make test-all)
 def test_ranks_split_one_balanced_draw(
     tmp_path: Path, make_imbalanced: Callable[..., pd.DataFrame], write_dataset: Callable[..., Path]
 ) -> None:

@@ -90,6 +90,7 @@ def _kill_midway(path: Path, cwd: Path) -> None:
     assert first.is_file(), "the design process ended or timed out before its first run finished"
 
 
+@pytest.mark.slow  # a design killed and rerun on submitit: ~60 s (make test < 8 min; in make test-all)
 def test_killed_design_completes_only_the_missing_runs_on_submitit(
     local_design: Design, tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -107,6 +107,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(
     assert seen[0].ckpt_path == "last" and seen[0].run_dir == str(run.run_dir)
 
 
+@pytest.mark.slow  # a Jupyter kernel: ~12 s (make test < 8 min; in make test-all)
 def test_notebook_executes_on_the_tiny_results(
     tiny_results: tuple[Design, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
