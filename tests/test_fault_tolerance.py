@@ -18,6 +18,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
 from src.training import build_trainer, train
+from tests.training_helpers import fresh_python
 
 REPO = Path(__file__).resolve().parents[1]
 MID_EPOCH = ("callbacks.mid_epoch_checkpoint={_target_: src.callbacks.checkpoint.MidEpochCheckpoint, "
@@ -136,7 +137,7 @@ def test_a_write_killed_midway_leaves_the_old_file_and_the_resume_drops_its_rema
     code = ("import os, signal\nfrom src.rundir import atomic_open\n"
             f"with atomic_open({str(target)!r}) as file:\n"
             "    file.write('{\"te'); file.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = fresh_python(code)
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert target.read_text() == '{"test": 1}'
     [partial] = tmp_path.glob(".metrics.json.*.tmp")

@@ -19,6 +19,7 @@ from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
 from src.training import build_callbacks, build_trainer, check_buildable
 from tests.test_config import fake_finished_run
+from tests.training_helpers import fresh_python
 
 GROUP_FILES = [(group, name) for group in GROUP_KEYS for name in available(group)]
 GPU_TRAINERS = {"gpu", "ddp"}
@@ -110,12 +111,8 @@ def test_debug_group_applies_after_the_preset() -> None:
     assert cfg.callbacks.early_stopping is None and cfg.choices.debug == "overfit"
 
 
-def _fresh_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-
-
 def test_compose_and_validate_import_no_torch_transformers_datasets_or_lightning() -> None:
-    done = _fresh_python(
+    done = fresh_python(
         "import sys\n"
         "from src.config import compose\n"
         "for overrides in ([], ['experiment=imdb_tiny', 'debug=profiler', 'logger=mlflow', 'scheduler=exponential']):\n"

@@ -4,14 +4,13 @@ checking a config against it imports nothing heavy."""
 import importlib
 import inspect
 import re
-import subprocess
-import sys
 
 import pytest
 
 from src.config import CONFIG_DIR, REPO_ROOT
 from src.modules.schedulers import schedule_functions
 from src.signatures import missing, static_signature
+from tests.training_helpers import fresh_python
 
 # Every `_target_` the configs and docs/extending.md name, plus every transformers.get_scheduler function.
 SHIPPED = sorted({match for path in [*CONFIG_DIR.rglob("*.yaml"), REPO_ROOT / "docs" / "extending.md"]
@@ -64,6 +63,6 @@ def test_a_bad_argument_is_named_without_importing_torch_lightning_or_transforme
             "    except ConfigError as err:\n"
             "        print(str(err).split(' for ')[0])\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'lightning'}))\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"Unknown argument '{bad[-1].split('=')[0]}'" for bad in BAD] + ["[]"]

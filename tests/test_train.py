@@ -2,8 +2,6 @@
 
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,12 +15,12 @@ from omegaconf import DictConfig
 from src import training
 from src.cli import eval as eval_entry
 from src.cli import train as train_entry
-from src.config import REPO_ROOT
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import HubUnreachableError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.training import train
+from tests.training_helpers import fresh_python
 
 MakeCfg = Callable[..., DictConfig]
 QUICK = ("data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.max_length=64")
@@ -197,7 +195,7 @@ def test_lightnings_leafspec_deprecation_is_filtered_for_its_module_only() -> No
             "_tree_flatten({'loss': 1.0})\n"
             "warnings.warn_explicit('`isinstance(treespec, LeafSpec)` is deprecated', FutureWarning, 'elsewhere.py', 1,"
             " module='elsewhere')\n")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    done = fresh_python(code)
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "LeafSpec" in line] == [
         "elsewhere.py:1: FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated"]

@@ -1,5 +1,7 @@
 """A few optimizer steps of a composed config with a bare Trainer: fast checks of what training changes."""
 
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -55,3 +57,10 @@ def configured_fit(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     trainer = build_trainer(run, run_dir, build_loggers(run, run_dir, "test-run", {}))
     trainer.fit(build_module(cfg), datamodule=datamodule_for(cfg))
     return trainer
+
+
+def fresh_python(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a new interpreter at the repository root: for what pytest's own process has already changed
+    (imported modules, warning filters, torch's thread count)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=120)
