@@ -9,10 +9,11 @@ for _noisy in ("torchao", "torch.utils._pytree"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 # Lightning 2.6's result collection builds torch's deprecated `LeafSpec` (lightning/pytorch/utilities/_pytree.py),
-# so torch 2.13 prints a FutureWarning at the start of every fit. It is Lightning's to fix and harmless here:
-# ignored for that message from that module only.
+# and copying an exported graph (copyreg) rebuilds its input spec, so torch 2.13 prints a FutureWarning at the start
+# of every fit and every int8 graph copy. Lightning's and torch's to fix and harmless here: ignored for that message
+# from those modules only.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning,
-                        module=r"lightning\.pytorch\.utilities\._pytree")
+                        module=r"lightning\.pytorch\.utilities\._pytree|copyreg")
 
 # torchdata 0.11's StatefulDataLoader (the train loader: resumable mid-epoch) calls torch.set_vital, deprecated in
 # torch 2.13, each time it is built. torchdata's to fix and harmless: ignored for that message from that module only.

@@ -3,7 +3,8 @@
 
     python -m src.cli.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
         [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
-        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [out=<dir>]
+        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [inductor=true] \\
+        [calibration_batches=8] [out=<dir>]
 
 Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default <run_dir>/report).
 """
@@ -36,6 +37,8 @@ class CompressReportOptions:
     min_run_time: float = 1.0  # seconds per blocked_autorange measurement
     seq_len: int = 256  # length of the random timing inputs
     threads: int = 2  # torch threads while timing
+    inductor: bool = True  # also static int8 compiled by Inductor (plain and bf16); needs a C++ compiler
+    calibration_batches: int = 8  # validation batches that calibrate the static int8 activation ranges
 
 
 @entry_point(log)
@@ -43,8 +46,8 @@ def main(args: list[str]) -> int:
     options = parse_args(args, CompressReportOptions).options
     given = {name: path for name in VARIANTS if (path := getattr(options, name))}
     settings = {k: v for k, v in asdict(options).items() if k not in ("ckpt", "out", *VARIANTS)}
-    if min(options.rounds, options.threads, options.min_run_time) <= 0:
-        raise ConfigError("rounds, threads and min_run_time must be positive.")
+    if min(options.rounds, options.threads, options.min_run_time, options.calibration_batches) <= 0:
+        raise ConfigError("rounds, threads, min_run_time and calibration_batches must be positive.")
     markdown = compression_report(options.ckpt, given, settings, options.out)
     print(markdown.read_text())
     print(f"Report: {markdown}")

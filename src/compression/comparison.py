@@ -15,7 +15,9 @@ quantize`) when missing. Writes compression.{md,json} and the accuracy-vs-latenc
 W&B on.
 """
 
+import copy
 import functools
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -29,6 +31,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from src import rundir  # noqa: E402
+from src.compression.inductor_int8 import InductorClassifier, calibrated_int8  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     Rounds,
     forward_times_ms,
@@ -87,20 +90,35 @@ def time_variants(models: dict[str, nn.Module], settings: dict[str, Any]) -> dic
     return interleaved_times_ms(models, inputs, settings["rounds"], time_fn)
 
 
-def measure_variants(variants: dict[str, Path], loader: Any,
-                     settings: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
-    """One row per variant (agreement against the first, fp32) and the raw timings of every variant."""
-    models = {name: OnnxClassifier(path, settings["threads"]) if path.suffix == ".onnx" else load_variant(path).model
-              for name, path in variants.items()}
+def inductor_variants(fp32: nn.Module, calibration: Any, seq_len: int,
+                      batches: int) -> dict[str, tuple[str, nn.Module]]:
+    """Static int8 of the fp32 model compiled by Inductor, plain and with bf16 float ops: (description, model)."""
+    sample = [{k: v for k, v in batch.items() if k != "labels"} for batch in itertools.islice(calibration, batches)]
+    log.info("Calibrating static int8 on %d validation batches", len(sample))
+    quantized = calibrated_int8(fp32, sample, seq_len)
+    pad_id = fp32.config.pad_token_id or 0
+    source = f"PT2E static int8 of fp32, calibrated on {sum(len(b['input_ids']) for b in sample)} validation examples"
+    return {"inductor_int8": (source, InductorClassifier(copy.deepcopy(quantized), seq_len, pad_id)),
+            "inductor_int8_bf16": (f"{source}, float ops in bf16",
+                                   InductorClassifier(quantized, seq_len, pad_id, bf16=True))}
+
+
+def measure_variants(variants: dict[str, Path], loader: Any, settings: dict[str, Any],
+                     built: dict[str, tuple[str, nn.Module]] | None = None,
+                     ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
+    """One row per variant file and per `built` (description, model) (agreement against the first, fp32) and the
+    raw timings of every variant."""
+    models = {name: (str(path), OnnxClassifier(path, settings["threads"]) if path.suffix == ".onnx"
+                     else load_variant(path).model) for name, path in variants.items()} | (built or {})
     rows: list[dict[str, Any]] = []
     reference = None
-    for name, model in models.items():
-        log.info("Predicting with %s (%s)", name, variants[name])
+    for name, (source, model) in models.items():
+        log.info("Predicting with %s (%s)", name, source)
         preds, labels = predict(model, loader)
         reference = preds if reference is None else reference
-        rows.append({"variant": name, "path": str(variants[name]), "size_mb": size_on_disk_mb(model),
+        rows.append({"variant": name, "path": source, "size_mb": size_on_disk_mb(model),
                      "nonzero_params": nonzero_parameters(model), **prediction_scores(preds, labels, reference)})
-    return rows, time_variants(models, settings)
+    return rows, time_variants({name: model for name, (_, model) in models.items()}, settings)
 
 
 def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -> list[dict[str, Any]]:
@@ -147,8 +165,12 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"blocked_autorange (min_run_time {settings['min_run_time']} s), the variants interleaved over "
             f"{settings['rounds']} rounds: median [25th–75th percentile] of the per-round medians; samples/s at "
             "the median. × faster = fp32 time / variant time in the same round, median [IQR] over rounds. "
-            "Δ acc = fp32 accuracy − variant accuracy.\n")
-    return machine_line(report["machine"]) + head + body + note
+            "Δ acc = fp32 accuracy − variant accuracy.")
+    if settings.get("inductor"):
+        note += (f" inductor_int8: static int8 (PT2E, X86InductorQuantizer), activation ranges calibrated on "
+                 f"{settings['calibration_batches']} validation batches, compiled by Inductor, inputs right-padded "
+                 "to the graph's length; inductor_int8_bf16: the same graph with its float ops in bfloat16.")
+    return machine_line(report["machine"]) + head + body + note + "\n"
 
 
 def plot(rows: list[dict[str, Any]], out: Path) -> Path:
@@ -206,8 +228,11 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     cfg = compose_for_checkpoint(ckpt, [f"data.limit_test={settings['limit_test']}"])
     variants = collect_variants(ckpt, given)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
-    datamodule.setup("test")
-    rows, times = measure_variants(variants, datamodule.test_dataloader(), settings)
+    datamodule.setup()
+    built = (inductor_variants(merged(load_variant(ckpt).model), datamodule.val_dataloader(),
+                               max(cfg.data.max_length, settings["seq_len"]), settings["calibration_batches"])
+             if settings["inductor"] else None)
+    rows, times = measure_variants(variants, datamodule.test_dataloader(), settings, built)
     report_dir = out or rundir.run_dir_of(ckpt) / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     parity = json.loads((variants["ort_fp32"].parent / REPORT_FILE).read_text())["fp32"]

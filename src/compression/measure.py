@@ -41,8 +41,9 @@ def size_on_disk_mb(model: nn.Module) -> float:
 
 
 def nonzero_parameters(model: nn.Module) -> int:
-    """Non-zero weights (float or quantized; integer index buffers such as position ids excluded)."""
-    if isinstance(model, OnnxClassifier):
+    """Non-zero weights (float or quantized; integer index buffers such as position ids excluded); an ONNX or
+    Inductor int8 model counts its own."""
+    if hasattr(model, "nonzero_parameters"):
         return model.nonzero_parameters()
     count = 0
     for value in model.state_dict().values():

@@ -7,7 +7,7 @@ on any CPU every int8 backend loses <= 0.5 accuracy points, agrees with fp32 on 
 
 from typing import Any
 
-INT8_BACKENDS = ("ptq_int8", "qat_int8", "ort_int8")
+INT8_BACKENDS = ("ptq_int8", "qat_int8", "ort_int8", "inductor_int8", "inductor_int8_bf16")
 BACKENDS = ("fp32", "ort_fp32", *INT8_BACKENDS)  # the same model on another runtime or precision
 MIN_SPEEDUP, MAX_DROP_PTS, MIN_AGREEMENT, MIN_SMALLER, MAX_PARITY = 2.5, 0.5, 0.98, 3.5, 1e-4
 

@@ -73,7 +73,8 @@ def test_report_has_a_row_per_variant(make_cfg, tmp_path):
     run = tmp_path / "run"
     ckpt = save_plain_checkpoint(build_module(cfg), run / "checkpoints" / "last.ckpt")
     (run / "config.yaml").write_text(to_yaml(cfg))
-    settings = {"limit_test": 32, "rounds": 2, "min_run_time": 0.01, "seq_len": 16, "threads": 1}
+    settings = {"limit_test": 32, "rounds": 2, "min_run_time": 0.01, "seq_len": 16, "threads": 1, "inductor": False,
+                "calibration_batches": 1}
     markdown = compression_report(ckpt, {"distilled": str(ckpt)}, settings, out=tmp_path / "reports")
     report = json.loads((tmp_path / "reports" / "compression.json").read_text())
     rows = report["rows"]
@@ -115,4 +116,21 @@ def test_targets_are_judged_per_int8_backend_and_the_fastest_fitting_backend_is_
     assert recommend(rows)["variant"] == "ptq_int8"
     no_vnni = judge({**report, "machine": {"vnni": False}, "onnx_parity": None})
     assert no_vnni[0]["verdict"] == "not applicable: this CPU has no VNNI" and no_vnni[-1]["verdict"] == "not measured"
-    assert "Not measured in this report: qat_int8." in targets_markdown(report)
+    assert "Not measured in this report: qat_int8, inductor_int8, inductor_int8_bf16." in targets_markdown(report)
+
+
+@pytest.mark.slow
+def test_report_adds_static_int8_rows_compiled_by_inductor(make_cfg, tmp_path):
+    cfg = make_cfg("data.limit_test=32", "data.limit_val=32")
+    run = tmp_path / "run"
+    ckpt = save_plain_checkpoint(build_module(cfg), run / "checkpoints" / "last.ckpt")
+    (run / "config.yaml").write_text(to_yaml(cfg))
+    settings = {"limit_test": 32, "rounds": 1, "min_run_time": 0.01, "seq_len": 16, "threads": 1, "inductor": True,
+                "calibration_batches": 2}
+    markdown = compression_report(ckpt, {}, settings, out=tmp_path / "reports")
+    rows = {r["variant"]: r for r in json.loads((tmp_path / "reports" / "compression.json").read_text())["rows"]}
+    assert list(rows)[-2:] == ["inductor_int8", "inductor_int8_bf16"]
+    assert rows["inductor_int8"]["path"].startswith("PT2E static int8 of fp32, calibrated on ")
+    assert rows["inductor_int8"]["size_ratio"] > 3.5 and rows["inductor_int8"]["agreement"] >= 0.9
+    text = markdown.read_text()
+    assert "| inductor_int8_bf16 |" in text and "calibrated on 2 validation batches" in text
