@@ -149,6 +149,20 @@ def _run_row(record: dict[str, Any], run_dir: Path, results_dir: Path) -> dict[s
     }
 
 
+def training_losses(results: Results) -> pd.DataFrame:
+    """Per trained run (csv/metrics.csv): the first logged `train/loss` and the mean of the last quarter of the
+    logged values, plain NLL in every arm; baselines and fusions have none."""
+    rows = []
+    for row in results.runs.itertuples():
+        path = results.run_path(row.run_dir) / "csv" / "metrics.csv"
+        log = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        losses = log["train/loss"].dropna() if "train/loss" in log else pd.Series(dtype=float)
+        if not losses.empty:
+            last = losses.iloc[-max(1, len(losses) // 4):]
+            rows.append({"arm": row.arm, "seed": row.seed, "first": losses.iloc[0], "last": last.mean()})
+    return pd.DataFrame(rows, columns=["arm", "seed", "first", "last"])
+
+
 def arm_table(results: Results, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
     """Per arm and metric: n, mean, std and the 95 % t-interval over seeds."""
     rows = []

@@ -10,7 +10,14 @@ import pandas as pd
 
 from src.experiments import stats
 from src.experiments.plots import save_plots
-from src.experiments.results import VALIDATION_METRICS, Results, arm_table, compare_to_control, load_results
+from src.experiments.results import (
+    VALIDATION_METRICS,
+    Results,
+    arm_table,
+    compare_to_control,
+    load_results,
+    training_losses,
+)
 from src.rundir import atomic_write_text
 
 
@@ -171,6 +178,27 @@ def search_markdown(results: Results) -> str:
                        f"{_fmt(chosen['value'])}).{tested}", ""])
 
 
+def training_markdown(results: Results) -> str:
+    """First and final training loss per trained arm (mean ± std over seeds): does every arm learn?"""
+    losses = training_losses(results)
+    if losses.empty:
+        return "No trained arms."
+    lines = ["| arm | n | first logged train/loss | final train/loss (last quarter of logged steps) |",
+             "|---|---:|---:|---:|"]
+    for arm in results.arms:
+        runs = losses[losses["arm"] == arm]
+        if runs.empty:
+            continue
+        lines.append(f"| {arm} | {len(runs)} | {_fmt(runs['first'].mean())} ± {_fmt(runs['first'].std())} "
+                     f"| {_fmt(runs['last'].mean())} ± {_fmt(runs['last'].std())} |")
+    chance = math.log(len(results.label_names))
+    return "\n".join(lines) + (
+        f"\n\n`train/loss` is the plain NLL of each training batch (the optimised objective, with class weights, "
+        f"smoothing or penalties, is logged as `train/objective`). Chance on balanced training data is ln "
+        f"{len(results.label_names)} = {chance:.3f}; on an imbalanced training split, predicting its class prior "
+        "already scores that prior's entropy (e.g. 0.500 at 4:1).")
+
+
 def provenance_markdown(out: Path) -> str:
     """Command, commit, packages and machine from provenance.json (written when the design ran)."""
     path = out / "provenance.json"
@@ -212,6 +240,10 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         selection_markdown(results),
         "",
         *([search_markdown(results)] if results.record.get("tpe") else []),
+        "## Training split: does every arm learn?",
+        "",
+        training_markdown(results),
+        "",
         "## Test split: metrics (mean ± std over seeds)",
         "",
         metrics_markdown(arms),

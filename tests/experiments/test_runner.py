@@ -22,7 +22,7 @@ from src.experiments import runner
 from src.experiments.archive import publish, record_provenance
 from src.experiments.design_spec import Design, load_design
 from src.experiments.evaluation import score
-from src.experiments.results import config_hash, load_results
+from src.experiments.results import config_hash, load_results, training_losses
 from src.experiments.summary import write_report
 from src.rundir import save_config, save_predictions
 
@@ -92,6 +92,18 @@ def test_report_files(tiny_results: tuple[Design, list[str]]) -> None:
             for arm in ("nb", "control")
         ]
         assert rows[0].tolist() == rows[1].tolist()
+
+
+def test_training_loss_table_reads_each_trained_runs_csv_log(tiny_results: tuple[Design, list[str]]) -> None:
+    design, _ = tiny_results
+    losses = training_losses(load_results(design.results_dir))
+    assert sorted(set(losses["arm"])) == ["control", "high_lr"]  # the NB baseline has no training loss
+    log = pd.read_csv(design.results_dir / "runs" / "high_lr" / "seed2" / "csv" / "metrics.csv")["train/loss"].dropna()
+    row = losses[(losses["arm"] == "high_lr") & (losses["seed"] == 2)].iloc[0]
+    assert row["first"] == log.iloc[0] and row["last"] == log.iloc[-max(1, len(log) // 4):].mean()
+    summary = (design.results_dir / "summary.md").read_text()
+    assert "## Training split: does every arm learn?" in summary
+    assert "Chance on balanced training data is ln 2" in summary
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(
