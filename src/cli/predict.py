@@ -1,7 +1,8 @@
 """Classify raw text with a run's checkpoint or an exported model (src.serving.predictor).
 
     python -m src.cli.predict ckpt=<.ckpt> | model=<exported dir>  text="..." | input=<file or ->
-        [out=<.csv|.jsonl>] [column=text] [backend=torch|onnx|onnx-int8] [batch_size=32] [threads=N]
+        [out=<.csv|.jsonl>] [column=text] [backend=torch|onnx|onnx-int8|inductor-int8|inductor-int8-bf16] \\
+        [batch_size=32] [threads=N]
 
 Writes text, label and prob_<label> per class to `out` (atomically), or JSON lines to stdout without `out`.
 """
@@ -28,7 +29,7 @@ class PredictOptions:
     input: str | None = None  # .txt (one text per line), .csv / .jsonl / .parquet, or - for stdin
     out: Path | None = None  # .csv or .jsonl; JSON lines on stdout when omitted
     column: str = "text"  # the text column of a CSV / JSONL / Parquet input
-    backend: str = "torch"  # torch, onnx or onnx-int8 (the last two need an export made with format=onnx)
+    backend: str = "torch"  # torch, onnx, onnx-int8 (an export made with format=onnx), inductor-int8[-bf16] (ckpt)
     batch_size: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (default: its own choice)
 

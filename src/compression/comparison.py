@@ -17,7 +17,6 @@ W&B on.
 
 import copy
 import functools
-import itertools
 import json
 import logging
 from pathlib import Path
@@ -31,7 +30,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from src import rundir  # noqa: E402
-from src.compression.inductor_int8 import InductorClassifier, calibrated_int8  # noqa: E402
+from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     Rounds,
     forward_times_ms,
@@ -90,14 +89,14 @@ def time_variants(models: dict[str, nn.Module], settings: dict[str, Any]) -> dic
     return interleaved_times_ms(models, inputs, settings["rounds"], time_fn)
 
 
-def inductor_variants(fp32: nn.Module, calibration: Any, seq_len: int,
-                      batches: int) -> dict[str, tuple[str, nn.Module]]:
+def inductor_variants(fp32: nn.Module, calibration: list[dict[str, torch.Tensor]],
+                      seq_len: int) -> dict[str, tuple[str, nn.Module]]:
     """Static int8 of the fp32 model compiled by Inductor, plain and with bf16 float ops: (description, model)."""
-    sample = [{k: v for k, v in batch.items() if k != "labels"} for batch in itertools.islice(calibration, batches)]
-    log.info("Calibrating static int8 on %d validation batches", len(sample))
-    quantized = calibrated_int8(fp32, sample, seq_len)
+    log.info("Calibrating static int8 on %d validation batches", len(calibration))
+    quantized = calibrated_int8(fp32, calibration, seq_len)
     pad_id = fp32.config.pad_token_id or 0
-    source = f"PT2E static int8 of fp32, calibrated on {sum(len(b['input_ids']) for b in sample)} validation examples"
+    examples = sum(len(batch["input_ids"]) for batch in calibration)
+    source = f"PT2E static int8 of fp32, calibrated on {examples} validation examples"
     return {"inductor_int8": (source, InductorClassifier(copy.deepcopy(quantized), seq_len, pad_id)),
             "inductor_int8_bf16": (f"{source}, float ops in bf16",
                                    InductorClassifier(quantized, seq_len, pad_id, bf16=True))}
@@ -229,9 +228,11 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     variants = collect_variants(ckpt, given)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
     datamodule.setup()
-    built = (inductor_variants(merged(load_variant(ckpt).model), datamodule.val_dataloader(),
-                               max(cfg.data.max_length, settings["seq_len"]), settings["calibration_batches"])
-             if settings["inductor"] else None)
+    built = None
+    if settings["inductor"]:
+        calibration = validation_batches(datamodule, settings["calibration_batches"])
+        built = inductor_variants(merged(load_variant(ckpt).model), calibration,
+                                  max(cfg.data.max_length, settings["seq_len"]))
     rows, times = measure_variants(variants, datamodule.test_dataloader(), settings, built)
     report_dir = out or rundir.run_dir_of(ckpt) / "report"
     report_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,10 @@ pickle is ever read. Inductor needs a C++ compiler at run time.
 """
 
 import copy
+import itertools
 from collections.abc import Iterable
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +35,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from src.compression.onnx_export import LogitsOnly
 
 MAX_BATCH = 1024  # upper bound of the exported graph's dynamic batch dimension
+CALIBRATION_BATCHES = 8  # validation batches that set the activation ranges
 
 
 class Int8RowEmbedding(nn.Module):
@@ -75,6 +78,12 @@ def padded(batch: dict[str, torch.Tensor], seq_len: int, pad_id: int) -> tuple[t
         raise ValueError("The Inductor int8 graph takes single-segment inputs (token_type_ids all 0).")
     extra = seq_len - ids.shape[1]
     return (nn.functional.pad(ids, (0, extra), value=pad_id), nn.functional.pad(mask, (0, extra), value=0))
+
+
+def validation_batches(datamodule: Any, count: int = CALIBRATION_BATCHES) -> list[dict[str, torch.Tensor]]:
+    """The first `count` batches of a set-up datamodule's validation loader, labels dropped: calibration data."""
+    return [{k: v for k, v in batch.items() if k != "labels"}
+            for batch in itertools.islice(datamodule.val_dataloader(), count)]
 
 
 @torch.no_grad()

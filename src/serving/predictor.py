@@ -1,4 +1,5 @@
-"""Labels and class probabilities for raw texts, on PyTorch or ONNX Runtime, from a checkpoint or an export.
+"""Labels and class probabilities for raw texts, on PyTorch (eager or static int8 compiled by Inductor) or ONNX
+Runtime, from a checkpoint or an export.
 
 Texts are cleaned and truncated as the run did (preprocessing.json), sorted by token length so that each batch
 pads little (DataCollatorWithPadding pads to the batch's longest text), and returned in input order.
@@ -10,15 +11,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
+from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, EmptyTextError
 from src.serving.preprocessing import Preprocessing
 from src.serving.pretrained import checkpoint_model, load_exported
 
-BACKENDS = {"torch": None, "onnx": ONNX_FILE, "onnx-int8": INT8_FILE}
+BACKENDS = {"torch": None, "onnx": ONNX_FILE, "onnx-int8": INT8_FILE, "inductor-int8": None, "inductor-int8-bf16": None}
 
 
 @dataclass
@@ -28,11 +32,11 @@ class Predictor:
     tokenizer: PreTrainedTokenizerBase
     preprocessing: Preprocessing
     label_names: list[str]
-    runner: Any  # a PreTrainedModel (backend torch) or an onnxruntime.InferenceSession
+    runner: Any  # a PreTrainedModel (torch), an InductorClassifier (inductor-int8*) or an ORT InferenceSession
 
     def logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Logits of one padded batch."""
-        if isinstance(self.runner, PreTrainedModel):
+        if isinstance(self.runner, nn.Module):
             with torch.inference_mode():
                 return self.runner(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().numpy()
         return onnx_logits(self.runner, batch)
@@ -56,10 +60,13 @@ class Predictor:
 
 
 def load_predictor(source: Path, backend: str = "torch", threads: int | None = None) -> Predictor:
-    """A predictor from a .ckpt (backend torch) or an exported directory (torch, onnx or onnx-int8)."""
+    """A predictor from a .ckpt (backend torch or inductor-int8[-bf16]) or an exported directory (torch, onnx or
+    onnx-int8)."""
     if backend not in BACKENDS:
         raise ConfigError(f"Unknown backend '{backend}'. Use one of: {', '.join(BACKENDS)}.")
     source = Path(source)
+    if backend.startswith("inductor"):
+        return inductor_predictor(source, bf16=backend.endswith("bf16"))
     if source.is_file():
         if backend != "torch":
             raise ConfigError(f"Backend {backend} runs an exported ONNX model: first `make export CKPT={source} "
@@ -82,3 +89,17 @@ def onnx_predictor(directory: Path, filename: str, threads: int | None) -> Predi
     names = [config.id2label[i] for i in range(config.num_labels)]
     return Predictor(AutoTokenizer.from_pretrained(directory), Preprocessing.load(directory), names,
                      session(path, threads))
+
+
+def inductor_predictor(ckpt: Path, bf16: bool) -> Predictor:
+    """A predictor on the checkpoint's static int8 graph compiled by Inductor, calibrated on its run's validation
+    split (which is why it needs CKPT=, not an export); built in tens of seconds, then fast for large inputs."""
+    if not ckpt.is_file():
+        raise ConfigError(f"Backend inductor-int8 is built from a run's checkpoint and calibrated on its validation "
+                          f"split: pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt, not {ckpt}.")
+    served, cfg, _ = checkpoint_model(ckpt)
+    datamodule = TextClassificationDataModule(cfg.data, served.tokenizer, seed=cfg.seed)
+    datamodule.setup()
+    graph = calibrated_int8(served.model, validation_batches(datamodule), cfg.data.max_length)
+    runner = InductorClassifier(graph, cfg.data.max_length, served.model.config.pad_token_id or 0, bf16)
+    return Predictor(served.tokenizer, served.preprocessing, served.label_names, runner)

@@ -50,7 +50,7 @@ def test_static_int8_matches_fp32_and_is_four_times_smaller(make_cfg):
     fp32 = build_module(cfg).model.eval()
     batch = {k: v for k, v in real_batch(cfg, 16).items() if k != "labels"}
     seq_len = batch["input_ids"].shape[1] + 8
-    built = inductor_variants(fp32, [{**batch, "labels": None}], seq_len, batches=4)
+    built = inductor_variants(fp32, [batch], seq_len)
     assert list(built) == ["inductor_int8", "inductor_int8_bf16"]
     source, int8 = built["inductor_int8"]
     assert source == "PT2E static int8 of fp32, calibrated on 16 validation examples"

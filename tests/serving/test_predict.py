@@ -50,6 +50,15 @@ def test_backends_and_sources_give_the_same_predictions(trained_run, exported):
     np.testing.assert_allclose(int8, reference, atol=0.02)
 
 
+def test_inductor_int8_backend_is_calibrated_on_the_runs_validation_split(trained_run, exported):
+    ckpt = trained_run / "checkpoints" / "last.ckpt"
+    reference = load_predictor(ckpt).predict(TEXTS, progress=False)
+    int8 = load_predictor(ckpt, "inductor-int8").predict(TEXTS, progress=False)
+    np.testing.assert_allclose(int8, reference, atol=0.02)
+    with pytest.raises(ConfigError, match="calibrated on its validation split: pass CKPT="):
+        load_predictor(exported, "inductor-int8")
+
+
 def test_predictions_are_cleaned_like_training(exported):
     predictor = load_predictor(exported)
     raw, clean = predictor.predict(["<b>Great</b>   film!!!"], progress=False), predictor.predict(
