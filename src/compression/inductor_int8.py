@@ -33,6 +33,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from src.compression.onnx_export import LogitsOnly
+from src.errors import DataError
 
 MAX_BATCH = 1024  # upper bound of the exported graph's dynamic batch dimension
 CALIBRATION_BATCHES = 8  # validation batches that set the activation ranges
@@ -72,10 +73,11 @@ def padded(batch: dict[str, torch.Tensor], seq_len: int, pad_id: int) -> tuple[t
     """(input_ids, attention_mask) right-padded to `seq_len`; a longer input or non-zero token types are refused."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
     if ids.shape[1] > seq_len:
-        raise ValueError(f"Inputs of {ids.shape[1]} tokens exceed the {seq_len} this int8 graph was built for; "
+        raise DataError(f"Inputs of {ids.shape[1]} tokens exceed the {seq_len} this int8 graph was built for; "
                          f"truncate to {seq_len} tokens (data.max_length).")
     if "token_type_ids" in batch and bool(batch["token_type_ids"].any()):
-        raise ValueError("The Inductor int8 graph takes single-segment inputs (token_type_ids all 0).")
+        raise DataError("The Inductor int8 graph takes single-segment inputs (token_type_ids all 0); serve "
+                        "sentence pairs with BACKEND=torch or onnx.")
     extra = seq_len - ids.shape[1]
     return (nn.functional.pad(ids, (0, extra), value=pad_id), nn.functional.pad(mask, (0, extra), value=0))
 
@@ -94,7 +96,7 @@ def calibrated_int8(model: PreTrainedModel, calibration: Iterable[dict[str, torc
     pad_id = model.config.pad_token_id or 0
     batches = [padded(batch, seq_len, pad_id) for batch in calibration]
     if not batches:
-        raise ValueError("Static int8 needs at least one calibration batch.")
+        raise DataError("Static int8 needs at least one calibration batch: the validation split is empty.")
     model = copy.deepcopy(model).cpu().eval()
     model.set_input_embeddings(Int8RowEmbedding(model.get_input_embeddings()))
     batch_dim = torch.export.Dim("batch", min=1, max=MAX_BATCH)

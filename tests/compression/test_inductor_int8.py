@@ -6,6 +6,7 @@ import torch
 from src.compression.comparison import inductor_variants
 from src.compression.inductor_int8 import Int8RowEmbedding, drop_unreferenced, padded
 from src.compression.measure import nonzero_parameters, size_on_disk_mb
+from src.errors import DataError
 from tests.compression.helpers import real_batch
 from tests.training_helpers import build_module
 
@@ -26,9 +27,9 @@ def test_inputs_are_right_padded_and_bad_inputs_refused():
     batch = {"input_ids": torch.tensor([[5, 6]]), "attention_mask": torch.tensor([[1, 1]])}
     ids, mask = padded(batch, 4, pad_id=0)
     assert ids.tolist() == [[5, 6, 0, 0]] and mask.tolist() == [[1, 1, 0, 0]]
-    with pytest.raises(ValueError, match="exceed the 1 this int8 graph was built for"):
+    with pytest.raises(DataError, match="exceed the 1 this int8 graph was built for"):
         padded(batch, 1, pad_id=0)
-    with pytest.raises(ValueError, match="token_type_ids all 0"):
+    with pytest.raises(DataError, match="token_type_ids all 0"):
         padded({**batch, "token_type_ids": torch.tensor([[0, 1]])}, 4, pad_id=0)
 
 
