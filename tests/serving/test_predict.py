@@ -50,6 +50,7 @@ def test_backends_and_sources_give_the_same_predictions(trained_run, exported):
     np.testing.assert_allclose(int8, reference, atol=0.02)
 
 
+@pytest.mark.slow  # compiles the int8 graph (~15 s); the compile path is in make test via test_inductor_int8.py
 def test_inductor_int8_backend_is_calibrated_on_the_runs_validation_split(trained_run, exported):
     ckpt = trained_run / "checkpoints" / "last.ckpt"
     reference = load_predictor(ckpt).predict(TEXTS, progress=False)
