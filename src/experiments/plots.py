@@ -9,7 +9,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix  # noqa: E402
 from sklearn.preprocessing import label_binarize  # noqa: E402
@@ -48,10 +47,9 @@ def learning_curves(results: Results) -> Figure:
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 3.8))
     colors = dict(zip(results.arms, plt.cm.tab10.colors * 3, strict=False))
     for row in results.runs.itertuples():
-        path = results.run_path(row.run_dir) / "csv" / "metrics.csv"
-        if not path.is_file():
+        log = results.training_log(row.run_dir)
+        if log is None:
             continue  # baselines and fusions have no training curve
-        log = pd.read_csv(path)
         label = row.arm if row.seed == results.runs[results.runs["arm"] == row.arm]["seed"].min() else None
         for ax, column in ((ax_loss, "train/loss"), (ax_val, "val/f1_macro")):
             if column in log:

@@ -96,6 +96,11 @@ class Results:
         """A run's folder from its runs.csv entry (relative to the results directory, so reports move)."""
         return self.dir / run_dir
 
+    def training_log(self, run_dir: str) -> pd.DataFrame | None:
+        """A run's CSV-logger metrics (csv/metrics.csv); None for baselines and fusions, which do not train."""
+        path = self.run_path(run_dir) / "csv" / "metrics.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
 
 def load_results(results_dir: str | Path) -> Results:
     """Collect results/<design>/: design.yaml (from the runner) and runs/<arm>/seed<k>/metrics.json."""
@@ -154,9 +159,8 @@ def training_losses(results: Results) -> pd.DataFrame:
     logged values, plain NLL in every arm; baselines and fusions have none."""
     rows = []
     for row in results.runs.itertuples():
-        path = results.run_path(row.run_dir) / "csv" / "metrics.csv"
-        log = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-        losses = log["train/loss"].dropna() if "train/loss" in log else pd.Series(dtype=float)
+        log = results.training_log(row.run_dir)
+        losses = log["train/loss"].dropna() if log is not None and "train/loss" in log else pd.Series(dtype=float)
         if not losses.empty:
             last = losses.iloc[-max(1, len(losses) // 4):]
             rows.append({"arm": row.arm, "seed": row.seed, "first": losses.iloc[0], "last": last.mean()})
