@@ -22,6 +22,7 @@ from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBas
 
 from src import rundir
 from src.errors import ConfigError
+from src.hardware import choose_precision
 from src.schemas import Open, RunConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +112,8 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     cfg = _merge_into_schema(layers)
     cfg.choices = choices
     validate(cfg)
+    if cfg.trainer.precision == "auto":  # resolved here, so config.yaml and design hashes say what really ran
+        cfg.trainer.precision = choose_precision("auto", cfg.trainer.accelerator).precision
     return cfg
 
 
@@ -226,8 +229,10 @@ def validate(cfg: DictConfig) -> None:
 def compose_for_checkpoint(ckpt: Path, overrides: Sequence[str] = ()) -> DictConfig:
     """The saved config of the checkpoint's run (its group choices recomposed), with `overrides` applied."""
     cfg = rundir.saved_config(rundir.run_dir_of(ckpt))
-    choices = cfg.pop("choices", {})
-    base = compose([f"{group}={name}" for group, name in choices.items()])
+    choices = [f"{group}={name}" for group, name in cfg.pop("choices", {}).items()]
+    # the run's accelerator (a trainer=gpu preset switched to CPU), then `overrides` (a GPU run evaluated on a CPU)
+    accelerator = [f"trainer.accelerator={cfg.trainer.accelerator}"] if "trainer" in cfg else []
+    base = compose([*choices, *accelerator, *overrides])
     return OmegaConf.merge(base, cfg, _dotlist(list(overrides)))
 
 

@@ -1,34 +1,27 @@
 """Where a number came from: the command, the git commit, package versions and the machine (no torch import)."""
 
 import json
-import os
 import platform
+import shlex
 import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from src.hardware import cpu_info, cpu_isa
 from src.rundir import atomic_write_text
 
 PACKAGES = ("torch", "lightning", "transformers", "datasets", "torchmetrics", "scikit-learn", "scipy",
             "statsmodels", "numpy", "deepsig", "peft", "omegaconf")
-ISA_FLAGS = {"avx2": {"avx2"}, "avx512": {"avx512f"}, "vnni": {"avx512_vnni", "avx_vnni"}, "amx": {"amx_tile"}}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cpuinfo(field: str) -> str:
-    """The first value of `field` in /proc/cpuinfo ('' off Linux)."""
-    path = Path("/proc/cpuinfo")
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return next((value.strip() for key, _, value in (line.partition(":") for line in lines)
-                 if key.strip() == field), "")
-
-
-def cpu_info() -> dict[str, Any]:
-    """CPU model, core count and the ISA extensions that decide CPU speed (int8 needs VNNI/AMX to shine)."""
-    flags = set(_cpuinfo("flags").split())
-    return {"cpu": _cpuinfo("model name") or platform.processor() or platform.machine(),
-            "cores": os.cpu_count(), **{name: bool(flags & wanted) for name, wanted in ISA_FLAGS.items()}}
+def command_line() -> str:
+    """This process's command as a user would type it (`python -m src.cli.train key=value ...`)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    program = ["python", "-m", spec.name] if spec is not None else ["python", sys.argv[0]]
+    return shlex.join([*program, *sys.argv[1:]])
 
 
 def package_versions() -> dict[str, str]:
@@ -55,13 +48,16 @@ def git_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
-def provenance(command: str) -> dict[str, Any]:
-    """Everything a reader needs to rerun a result: command, code version, packages, machine, python."""
+def provenance(command: str, **extra: Any) -> dict[str, Any]:
+    """Everything a reader needs to rerun a result: command, code version, packages, machine (with its ISA),
+    python, and `extra` facts of the result (a run's precision and why)."""
+    info = cpu_info()
     return {"command": command, "git": git_state(), "python": platform.python_version(),
-            "packages": package_versions(), "machine": cpu_info()}
+            "packages": package_versions(), "machine": {**info, "isa": cpu_isa(info)}, **extra}
 
 
-def write_provenance(directory: Path, command: str) -> Path:
+def write_provenance(directory: Path, command: str, **extra: Any) -> Path:
     """<directory>/provenance.json for `command`."""
     directory.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(directory / "provenance.json", json.dumps(provenance(command), indent=2) + "\n")
+    return atomic_write_text(directory / "provenance.json",
+                             json.dumps(provenance(command, **extra), indent=2) + "\n")

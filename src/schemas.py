@@ -193,6 +193,8 @@ class ModelConfig:
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    # torch.compile of the model (dynamic shapes: dynamic padding does not recompile every batch); see docs/training.md
+    compile: bool = False
     init_checkpoint: Optional[str] = None  # start from a fine-tuned checkpoint's weights (to prune / QAT it)
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
 
@@ -228,7 +230,7 @@ class TrainerConfig:
     devices: Any = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    precision: str = "32-true"
+    precision: str = "auto"  # auto: bf16-mixed on AMX / AVX512-BF16 CPUs and bf16 GPUs, else 32-true (src/hardware.py)
     max_epochs: int = 3
     max_steps: int = -1
     accumulate_grad_batches: int = 1

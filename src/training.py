@@ -10,9 +10,11 @@ is composed and checked: a config error is reported in well under a second, not 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from src import rundir
 from src.config import compose_for_checkpoint, to_object
 from src.errors import ConfigError
+from src.hardware import PrecisionChoice, choose_precision
 from src.instantiate import check_spec, instantiate, is_spec
 from src.modules.schedulers import check_scheduler
+from src.provenance import command_line, write_provenance
 from src.schemas import RunConfig, TrainerConfig
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import lightning as L
@@ -106,7 +112,11 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = to_object(cfg)
-    wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None) if rank_zero_only.rank == 0 else None
+    precision = announce_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    wandb_id = None
+    if rank_zero_only.rank == 0:
+        wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None)
+        write_provenance(run_dir, command_line(), precision=asdict(precision))
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id)
     trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
@@ -139,6 +149,18 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     if rank_zero_only.rank == 0:
         _write_outputs(run_dir, summary, predictions, list(cfg.data.label_names))
     return summary
+
+
+def announce_precision(precision: str, accelerator: str) -> PrecisionChoice:
+    """Print the run's precision and the hardware that decided it (warn when it cannot run fast here)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    choice = choose_precision(precision, accelerator)
+    if rank_zero_only.rank == 0:
+        log.info(f"Precision: {choice.precision} ({choice.reason})")
+        if choice.warning:
+            log.warning(choice.warning)
+    return choice
 
 
 def _prepare_run_dir(cfg: DictConfig, run_dir: Path, resuming: bool) -> str | None:
@@ -189,8 +211,9 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
     model = TextClassifier.from_checkpoint(ckpt)
     datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
     eval_dir = rundir.run_dir_of(ckpt) / "eval"
-    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, logger=False,
-                        default_root_dir=str(eval_dir), enable_progress_bar=False)
+    # The run's own precision (resolved when it was composed), so the test metrics it logged are reproduced.
+    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,
+                        logger=False, default_root_dir=str(eval_dir), enable_progress_bar=False)
     (results,) = trainer.test(model, datamodule=datamodule, verbose=False)
     summary = {"checkpoint": str(ckpt), "experiment": cfg.experiment, "test": {k: float(v) for k, v in results.items()}}
     out = out or eval_dir / "metrics.json"

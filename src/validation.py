@@ -19,8 +19,9 @@ from src.errors import ConfigError
 from src.instantiate import TARGET, close_matches, is_spec
 from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
 
-# Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
-PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
+# Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning); auto is
+# resolved by src.hardware.choose_precision when the run starts.
+PRECISIONS = ["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"]
 PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
 
 
@@ -182,7 +183,12 @@ def _validate_positions(model: DictConfig, max_length: int) -> None:
 
 def _validate_trainer(trainer: DictConfig) -> None:
     require_choice("trainer.accelerator", trainer.accelerator, ["cpu", "gpu", "cuda", "mps", "auto"])
+    require(trainer.precision != "16-true", "trainer.precision",
+            "16-true keeps weights and AdamW's state in fp16, where its eps (1e-8) underflows and the loss turns NaN; "
+            "use bf16-true (the same memory, fp32's range), bf16-mixed or 16-mixed on a GPU")
     require_choice("trainer.precision", trainer.precision, PRECISIONS)
+    require(trainer.precision != "16-mixed" or trainer.accelerator in ("gpu", "cuda", "auto"), "trainer.precision",
+            "16-mixed (fp16 autocast) needs a CUDA GPU; on a CPU use bf16-mixed, 32-true or auto")
     require(trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1")
     require(trainer.max_epochs >= -1, "trainer.max_epochs", f"{trainer.max_epochs} epochs; use a number >= 0, "
             "or -1 for no epoch limit (then trainer.max_steps ends the run)")

@@ -1,5 +1,6 @@
 """`make bench` end to end at toy sizes: every variant runs in its own process and the report is written."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,18 +8,31 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TOY = ["--steps", "1", "--warmup", "1", "--batch-size", "2", "--max-length", "32", "--rounds", "1"]
+
+
+def _bench(*extra: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bench", *TOY, *extra], cwd=REPO, capture_output=True,
+                          text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow  # twelve processes, four of them compiling
+def test_bench_times_every_loop_in_every_setting_against_the_best_hf_trainer(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    _bench("--out", str(out))
+    report, raw = out.read_text(), json.loads(out.with_suffix(".json").read_text())
+    assert {r["variant"] for r in raw} == {f"{loop}/{s}" for loop in ("template", "plain", "hf_trainer")
+                                           for s in ("fp32", "fp32_compiled", "bf16", "bf16_compiled")}
+    best_hf = max((r for r in raw if r["variant"].startswith("hf_trainer/")), key=lambda r: r["samples_per_s"])
+    assert f"| hf_trainer | {best_hf['variant'].split('/')[1]} **best** |" in report
+    assert "| 1.000 [1.000–1.000] |" in report  # the reference against itself
+    assert "This template at its best" in report and "GFLOP/s" in report and "ISA " in report
 
 
 @pytest.mark.slow
-def test_bench_writes_tables_with_ratios(tmp_path: Path) -> None:
-    out = tmp_path / "results.md"
-    command = [sys.executable, "-m", "benchmarks.bench", "--steps", "1", "--warmup", "1", "--batch-size", "2",
-               "--max-length", "32", "--padding-length", "64", "--padding-samples", "4", "--repeats", "1",
-               "--out", str(out)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = out.read_text()
-    assert "| plain PyTorch loop (same model, DataLoader, optimizer) |" in report
-    assert "| 1.000 |" in report and "Template vs Hugging Face Trainer" in report
-    assert "| pad every batch to max_length |" in report and "| 64 | 1.00 |" in report
-    assert out.with_suffix(".json").is_file()
+def test_bench_padding_compares_batchings(tmp_path: Path) -> None:
+    out = tmp_path / "padding.md"
+    _bench("--padding", "--padding-length", "64", "--padding-samples", "4", "--out", str(out))
+    assert "| pad every batch to max_length |" in out.read_text() and "| 64 | 1.00 |" in out.read_text()

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from src import hardware
 from src.config import compose, to_object
 from src.errors import ConfigError
 from src.training import build_trainer
@@ -12,7 +13,8 @@ from tests.training_helpers import quick_fit
 
 
 def test_cpu_and_ddp_cpu_presets_build_trainers(tmp_path: Path) -> None:
-    single = build_trainer(to_object(compose(["experiment=imdb_tiny", "trainer=cpu"])), tmp_path, loggers=[])
+    single = build_trainer(to_object(compose(["experiment=imdb_tiny", "trainer=cpu", "trainer.precision=32-true"])),
+                           tmp_path, loggers=[])
     assert single.world_size == 1 and single.precision == "32-true"
     cfg = compose(["experiment=imdb_tiny", "trainer=ddp_cpu"])
     assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.strategy) == ("cpu", 2, "ddp")
@@ -24,6 +26,7 @@ def test_gpu_presets_fail_fast_without_cuda_and_compose_with_it(preset: str, mon
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             compose([f"trainer={preset}"])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(hardware, "_gpu_bf16", lambda: True)
     trainer = compose([f"trainer={preset}"]).trainer
     assert trainer.accelerator == "gpu" and trainer.precision == "bf16-mixed"
     assert trainer.strategy == ("ddp" if preset == "ddp" else "auto")

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils import benchmark
 
 from src.compression.onnx_export import OnnxClassifier
-from src.provenance import cpu_info
+from src.hardware import cpu_info
 
 Inputs = dict[str, torch.Tensor]
 Key = TypeVar("Key")

@@ -76,6 +76,7 @@ class TextClassifier(L.LightningModule):
         self.test_roc = MulticlassROC(num_labels, thresholds=200)
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.pruned_units: UnitRecord = normalize_record(None)  # set by from_checkpoint
+        self._compiled = False
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, map_location: str = "cpu", remove_pruned: bool = True
@@ -97,9 +98,18 @@ class TextClassifier(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["hf_config"] = self.model.config.to_dict()
 
+    def configure_model(self) -> None:
+        """`model.compile`: torch.compile the transformer in place (state-dict keys unchanged), dynamic shapes so
+        batches of another padded length reuse the graph; Lightning calls this once per fit / validate / test."""
+        if self.cfg.compile and not self._compiled:
+            self.model.compile(dynamic=True)
+            self._compiled = True
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits in float32 whatever the precision (bf16 / fp16 stay inside): losses, metrics and predictions
+        files are computed in float32."""
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        return self.model(**inputs).logits
+        return self.model(**inputs).logits.float()
 
     def objective(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The training objective's data term: cross-entropy with class weights and label smoothing."""
