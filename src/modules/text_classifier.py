@@ -30,6 +30,7 @@ from src.modules.model_builder import build_model, load_tokenizer, model_from_co
 from src.modules.optimizers import build_optimizer
 from src.modules.regularization import penalised_parameters, penalty
 from src.modules.schedulers import build_scheduler
+from src.rundir import load_checkpoint
 from src.schemas import ModelConfig
 
 
@@ -82,7 +83,7 @@ class TextClassifier(L.LightningModule):
                         ) -> "TextClassifier":
         """Load a checkpoint without touching the Hub: the architecture comes from the saved config.
         `remove_pruned=False` keeps pruned heads / neurons in place as zeros (the full-size architecture)."""
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = load_checkpoint(path, map_location, keys=("state_dict", "hyper_parameters", "hf_config"))
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
         # checkpoints written before a model key existed get that key's schema default
         saved = OmegaConf.merge(structured(ModelConfig), hparams["model_cfg"])
