@@ -221,8 +221,9 @@ class LoggerConfig(Open):
 
 
 @dataclass
-class TrainerConfig:
-    """Keyword arguments of `lightning.Trainer` (the ones a config may set)."""
+class TrainerConfig(Open):
+    """Keyword arguments of `lightning.Trainer`: these defaults, and any other keyword it takes (min_epochs,
+    gradient_clip_algorithm, benchmark, ...), checked against its signature by src.validation."""
 
     accelerator: str = "cpu"
     devices: Any = 1

@@ -16,12 +16,17 @@ from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
-from src.instantiate import TARGET, close_matches, is_spec
+from src.instantiate import TARGET, check_signature, close_matches, is_spec, target_signature
 from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
 PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
+TRAINER = "lightning.Trainer"
+# Trainer keywords that src.training passes itself, and where a config sets what they hold instead.
+SET_BY_LAB = {"default_root_dir": "run_dir=<directory>", "logger": "the logger group (logger.<name>={_target_: ...})",
+              "callbacks": "the callbacks group (callbacks.<name>={_target_: ...})",
+              "plugins": "nothing (the lab passes its atomic checkpoint writer)"}
 
 
 def require_choice(key: str, value: object, allowed: Iterable[object]) -> None:
@@ -180,7 +185,18 @@ def _validate_positions(model: DictConfig, max_length: int) -> None:
                           f"{positions} positions ({source}); use data.max_length <= {positions - virtual}.")
 
 
+def _validate_trainer_keywords(trainer: DictConfig) -> None:
+    """Every `trainer.*` key is a keyword of lightning.Trainer (its signature read from source: no import) that
+    the lab does not pass itself."""
+    for key, instead in SET_BY_LAB.items():
+        require(key not in trainer, f"trainer.{key}", f"the lab sets it; use {instead}")
+    signature = target_signature(TRAINER, "trainer")
+    settable = [p for p in signature.parameters.values() if p.name not in SET_BY_LAB]
+    check_signature(signature.replace(parameters=settable), "lightning.Trainer", list(trainer), "trainer")
+
+
 def _validate_trainer(trainer: DictConfig) -> None:
+    _validate_trainer_keywords(trainer)
     require_choice("trainer.accelerator", trainer.accelerator, ["cpu", "gpu", "cuda", "mps", "auto"])
     require_choice("trainer.precision", trainer.precision, PRECISIONS)
     require(trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1")

@@ -151,3 +151,24 @@ def test_a_bad_class_argument_is_reported_before_any_data_or_model_work() -> Non
     done, _ = _entry_point("model.optimizer.betaz=[0.9,0.9]")  # read from torch.optim's source: nothing imported
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "'model.optimizer.betaz' for AdamW. Did you mean betas?" in done.stderr
+
+
+def test_any_lightning_trainer_keyword_passes_through_to_the_trainer(tmp_path: Path) -> None:
+    cfg = compose(["experiment=imdb_tiny", "trainer.min_epochs=2", "trainer.gradient_clip_val=0.5",
+                   "trainer.gradient_clip_algorithm=value", "trainer.max_time=00:01:00:00"])
+    trainer = build_trainer(to_object(cfg), tmp_path, [])
+    assert trainer.fit_loop.min_epochs == 2 and trainer.gradient_clip_algorithm == "value"
+    assert trainer.fit_loop.max_epochs == cfg.trainer.max_epochs
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.min_epoch=2", r"Unknown argument 'trainer\.min_epoch' for lightning\.Trainer\. Did you mean min_epochs"),
+    ("trainer.callbacks=[]", r"'trainer\.callbacks': the lab sets it; use the callbacks group"),
+    ("trainer.default_root_dir=x", r"'trainer\.default_root_dir': the lab sets it; use run_dir="),
+])
+def test_a_trainer_keyword_lightning_lacks_or_the_lab_sets_is_refused_with_the_allowed_names(override: str,
+                                                                                             message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        compose(["experiment=imdb_tiny", override])
+    assert "min_epochs" in str(err.value) or "the lab sets it" in str(err.value)
+    assert "default_root_dir" not in str(err.value).partition("Arguments:")[2]
