@@ -17,7 +17,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
 from src.instantiate import TARGET, check_signature, close_matches, is_spec, target_signature
-from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
+from src.schemas import EVAL_METRICS, FINETUNE_MODES, PRETRAIN_OBJECTIVES, TRAIN_METRICS
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
@@ -51,6 +51,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     _validate_compression(cfg.model)
     _validate_pretrain(cfg.pretrain)
     _validate_specs(cfg.callbacks, "callbacks", "callback")
+    _validate_monitors(cfg.callbacks, list(cfg.data.label_names))
     _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
 
 
@@ -61,6 +62,22 @@ def _validate_specs(specs: Mapping[str, Any], key: str, kind: str, fixed: Iterab
             known = [*fixed, *(n for n, s in specs.items() if is_spec(s))]
             raise ConfigError(f"'{key}.{name}' names no {TARGET} (the {kind} class to build)."
                               f"{close_matches(name, known)} Configured: {', '.join(known)}.")
+
+
+def monitorable_metrics(label_names: list[str]) -> list[str]:
+    """The metrics a run logs that a callback can monitor: validation ones (per class too) and training ones."""
+    return [*(f"val/{name}" for name in EVAL_METRICS), *(f"val/f1_per_class/{label}" for label in label_names),
+            *(f"train/{name}" for name in TRAIN_METRICS)]
+
+
+def _validate_monitors(callbacks: Mapping[str, Any], label_names: list[str]) -> None:
+    """A callback's `monitor` names a metric the run logs (else Lightning fails after the first epoch)."""
+    allowed = monitorable_metrics(label_names)
+    for name, spec in callbacks.items():
+        monitor = spec.get("monitor") if is_spec(spec) else None
+        if monitor is not None and monitor not in allowed:
+            raise ConfigError(f"Bad value {monitor!r} for 'callbacks.{name}.monitor': no such metric is logged."
+                              f"{close_matches(monitor, allowed)} Metrics: {', '.join(allowed)}.")
 
 
 def _validate_compression(model: DictConfig) -> None:

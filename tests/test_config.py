@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
 from src.training import check_buildable
+from src.validation import monitorable_metrics
 
 
 def fake_finished_run(root: Path, experiment: str) -> Path:
@@ -112,3 +113,12 @@ def test_distillation_without_a_teacher_run_says_what_to_train(tmp_path: Path,
     teacher = fake_finished_run(tmp_path, "imdb_minilm")
     cfg = compose(["experiment=imdb_distill"])
     assert Path(cfg.model.distillation.teacher_ckpt).resolve() == teacher.resolve()
+
+
+def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
+    from src.modules.text_classifier import classification_metrics
+
+    logged = {"val/loss", *classification_metrics(2, "val/").keys()} - {"val/f1_per_class"}
+    named = set(monitorable_metrics(["neg", "pos"]))
+    assert {m for m in named if m.startswith("val/") and "/f1_per_class/" not in m} == logged
+    assert {"val/f1_per_class/neg", "val/f1_per_class/pos", "train/loss"} <= named
