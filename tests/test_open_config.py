@@ -88,6 +88,8 @@ def _schema_error(*overrides: str) -> str:
     (["model.scheduler._target_=torch.optim.lr_scheduler.StepLR"], r"'model\.scheduler': set either name"),
     (["trainer.profiler=simpel"], r"'trainer\.profiler'. Allowed: simple"),
     (["logger.wandbb.enabled=false"], r"'logger\.wandbb' names no _target_.*Did you mean wandb"),
+    (["logger=tensorboard", "logger.tensorboard.flush_sec=30"],
+     r"'logger\.tensorboard\.flush_sec' for TensorBoardLogger\. Did you mean flush_secs\?.*filename_suffix"),
     (["callbacks.model_checkpoint.monitor=val/f1"],
      r"'callbacks\.model_checkpoint\.monitor': no such metric is logged\. Did you mean val/f1_macro.*val/loss"),
 ])
