@@ -115,6 +115,7 @@ def _validate_data(data: DictConfig) -> None:
     require(0.0 <= data.head_fraction <= 1.0, "data.head_fraction", "a share of max_length in [0, 1]")
     for key in ("batch_size", "eval_batch_size"):
         require(data[key] > 0, f"data.{key}", "must be positive")
+    require(data.num_workers >= 0, "data.num_workers", "must be >= 0 (0 loads batches in the main process)")
     fractions = data.train_class_fractions
     require(fractions is None or (len(fractions) == len(data.label_names) and all(0 < f <= 1 for f in fractions)),
             "data.train_class_fractions", "needs one share in (0, 1] per class in data.label_names")
@@ -141,6 +142,7 @@ def _validate_pipeline(data: DictConfig) -> None:
 
 def _validate_model(model: DictConfig) -> None:
     require(model.optimizer.lr > 0, "model.optimizer.lr", "must be positive")
+    require(model.optimizer.weight_decay >= 0, "model.optimizer.weight_decay", "must be >= 0")
     scheduler = model.scheduler
     require((scheduler.name is None) != (scheduler[TARGET] is None), "model.scheduler",
             "set either name (a transformers.get_scheduler name) or _target_ (a class or function), not both")
@@ -153,6 +155,37 @@ def _validate_model(model: DictConfig) -> None:
         require(p is None or 0.0 <= p < 1.0, f"model.dropout.{key}", "a probability in [0, 1), or null to keep "
                 "the checkpoint's")
     _validate_training_method(model)
+    _validate_adapters(model.finetune)
+    _validate_shape(model)
+
+
+def _validate_adapters(finetune: DictConfig) -> None:
+    """Ranges of the LoRA, AdaLoRA and prompt-tuning settings (peft checks them only when the model is built)."""
+    lora, adalora = finetune.lora, finetune.adalora
+    require(lora.r >= 1, "model.finetune.lora.r", "a rank >= 1")
+    require(lora.alpha > 0, "model.finetune.lora.alpha", "must be positive")
+    require(0.0 <= lora.dropout < 1.0, "model.finetune.lora.dropout", "a probability in [0, 1)")
+    require(1 <= adalora.target_r <= lora.r or finetune.mode != "adalora", "model.finetune.adalora.target_r",
+            f"a rank in [1, model.finetune.lora.r={lora.r}] (AdaLoRA starts at lora.r and prunes down to it)")
+    for key in ("tinit", "tfinal"):
+        require(adalora[key] >= 0, f"model.finetune.adalora.{key}", "a number of steps >= 0")
+    require(adalora.delta_t >= 1, "model.finetune.adalora.delta_t", "a number of steps >= 1")
+    require(finetune.prompt.num_virtual_tokens >= 1, "model.finetune.prompt.num_virtual_tokens", "must be >= 1")
+
+
+def _validate_shape(model: DictConfig) -> None:
+    """The model's layer and head counts fit (model.architecture over the pretrained config.json, when known)."""
+    config = {**(_hub_config(model.name_or_path) if model.pretrained else {}), **model.architecture}
+    names = [("num_hidden_layers", "hidden_size", "num_attention_heads"), ("n_layer", "n_embd", "n_head")]
+    for layers, width, heads in names:
+        if config.get(layers) is not None:
+            require(config[layers] >= 1, f"model.architecture.{layers}", "must be >= 1")
+            require(model.finetune.frozen_layers <= config[layers], "model.finetune.frozen_layers",
+                    f"{model.finetune.frozen_layers} frozen layers but the model has {config[layers]}")
+        if config.get(width) is not None and config.get(heads):
+            require(config[width] % config[heads] == 0, f"model.architecture.{width}",
+                    f"{config[width]} is not divisible by {heads}={config[heads]} (each head gets "
+                    f"{width} / {heads} dimensions)")
 
 
 def _validate_training_method(model: DictConfig) -> None:
@@ -224,8 +257,20 @@ def _validate_trainer(trainer: DictConfig) -> None:
             "trainer.max_epochs=-1 needs a step limit (trainer.max_steps > 0)")
     require(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1")
     require(trainer.check_val_every_n_epoch >= 1, "trainer.check_val_every_n_epoch", "must be >= 1")
-    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
-        require(trainer[key] is None or trainer[key] >= 0, f"trainer.{key}", "a share in [0, 1] or a batch count")
+    require(trainer.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")
+    require(trainer.devices not in (0, "0"), "trainer.devices", "a device count >= 1, -1 for all, a list or auto")
+    require(trainer.num_sanity_val_steps >= -1, "trainer.num_sanity_val_steps", "a batch count >= 0, or -1 for all")
+    require(trainer.gradient_clip_val is None or trainer.gradient_clip_val >= 0, "trainer.gradient_clip_val",
+            "must be null or >= 0")
+    require(trainer.get("gradient_clip_algorithm") in (None, "norm", "value"), "trainer.gradient_clip_algorithm",
+            "norm or value")
+    for key in ("min_epochs", "min_steps"):
+        require(trainer.get(key) is None or trainer[key] >= 0, f"trainer.{key}", "must be null or >= 0")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "overfit_batches"):
+        require(_share_or_count(trainer[key]), f"trainer.{key}", "a share in [0, 1] or a whole number of batches")
+    require(trainer.val_check_interval is None or (trainer.val_check_interval > 0
+                                                   and _share_or_count(trainer.val_check_interval)),
+            "trainer.val_check_interval", "a share of the epoch in (0, 1] or a whole number of batches")
     profiler = trainer.profiler
     if isinstance(profiler, str):
         require_choice("trainer.profiler", profiler, PROFILERS)
@@ -234,6 +279,11 @@ def _validate_trainer(trainer: DictConfig) -> None:
                 f"a profiler name ({', '.join(PROFILERS)}) or {{{TARGET}: <profiler class>, ...}}")
     if trainer.accelerator in ("gpu", "cuda"):
         _require_cuda(trainer.accelerator)
+
+
+def _share_or_count(value: float | None) -> bool:
+    """Lightning's limit_*_batches / overfit_batches / val_check_interval: null, a share in [0, 1] or a count."""
+    return value is None or 0 <= value <= 1 or (value > 1 and float(value).is_integer())
 
 
 def _require_cuda(accelerator: str) -> None:
