@@ -143,6 +143,8 @@ def _entry_point(override: str) -> tuple[subprocess.CompletedProcess, float]:
     ("model.scheduler.num_cyclez=2", "model.scheduler.num_cyclez"),
     ("model.optimizer.betaz=[0.9,0.9]", "model.optimizer.betaz"),
     ("callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpointt", "ModelCheckpoint"),
+    ("model.name_or_path=${package_model:no_such_pkg}", "No installed model package 'no_such_pkg'"),
+    ("trainer.min_epoch=2", "'trainer.min_epoch' for lightning.Trainer. Did you mean min_epochs"),
 ])
 def test_the_entry_point_reports_a_config_error_in_one_line_within_3_seconds(override: str, key: str) -> None:
     done, elapsed = _entry_point(override)
