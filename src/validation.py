@@ -23,6 +23,10 @@ from src.schemas import EVAL_METRICS, FINETUNE_MODES, PRETRAIN_OBJECTIVES, TRAIN
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
 PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
 TRAINER = "lightning.Trainer"
+# The least value of callback keywords that Lightning checks only when the callback is built or first used (after
+# torch and Lightning are imported), by keyword name: ModelCheckpoint, EarlyStopping, ThroughputMonitor and kin.
+CALLBACK_MINIMUMS = {"save_top_k": -1, "every_n_train_steps": 0, "every_n_epochs": 0, "patience": 0,
+                     "window_size": 2, "every_minutes": 0}
 # Trainer keywords that src.training passes itself, and where a config sets what they hold instead.
 SET_BY_LAB = {"default_root_dir": "run_dir=<directory>", "logger": "the logger group (logger.<name>={_target_: ...})",
               "callbacks": "the callbacks group (callbacks.<name>={_target_: ...})",
@@ -52,6 +56,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     _validate_pretrain(cfg.pretrain)
     _validate_specs(cfg.callbacks, "callbacks", "callback")
     _validate_monitors(cfg.callbacks, list(cfg.data.label_names))
+    _validate_callback_ranges(cfg.callbacks)
     _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
 
 
@@ -68,6 +73,14 @@ def monitorable_metrics(label_names: list[str]) -> list[str]:
     """The metrics a run logs that a callback can monitor: validation ones (per class too) and training ones."""
     return [*(f"val/{name}" for name in EVAL_METRICS), *(f"val/f1_per_class/{label}" for label in label_names),
             *(f"train/{name}" for name in TRAIN_METRICS)]
+
+
+def _validate_callback_ranges(callbacks: Mapping[str, Any]) -> None:
+    """Callback keywords named in CALLBACK_MINIMUMS are numbers at or above their least value (or null)."""
+    for name, spec in callbacks.items():
+        for key, least in CALLBACK_MINIMUMS.items():
+            value = spec.get(key) if is_spec(spec) else None
+            require(value is None or value >= least, f"callbacks.{name}.{key}", f"must be >= {least}")
 
 
 def _validate_monitors(callbacks: Mapping[str, Any], label_names: list[str]) -> None:

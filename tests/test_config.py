@@ -144,6 +144,8 @@ def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
                                           "num_attention_heads=2"),
     ("model.architecture.num_hidden_layers=0", "'model.architecture.num_hidden_layers': must be >= 1"),
     ("model.finetune.frozen_layers=3", "'model.finetune.frozen_layers': 3 frozen layers but the model has 2"),
+    ("callbacks.model_checkpoint.save_top_k=-5", "'callbacks.model_checkpoint.save_top_k': must be >= -1"),
+    ("callbacks.throughput.window_size=1", "'callbacks.throughput.window_size': must be >= 2"),
 ])
 def test_a_value_out_of_range_is_refused_at_compose_time(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
