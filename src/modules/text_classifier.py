@@ -95,6 +95,20 @@ class TextClassifier(L.LightningModule):
             remove_units(module.model, module.pruned_units)
         return module
 
+    @property
+    def lr(self) -> float:
+        """model.optimizer.lr, what configure_optimizers builds with: Lightning's LearningRateFinder sets it."""
+        return self.cfg.optimizer.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        """Set the learning rate; set during a fit (the finder's suggestion), the optimizer and its schedule are
+        rebuilt from it, parameter groups included (Lightning alone would only overwrite the groups' current lr,
+        which the schedule resets from its base learning rates at the next step)."""
+        self.cfg.optimizer.lr = value
+        if self._trainer is not None and self._trainer.optimizers:
+            self._trainer.strategy.setup_optimizers(self._trainer)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["hf_config"] = self.model.config.to_dict()
 
