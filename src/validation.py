@@ -80,7 +80,7 @@ def _validate_callback_ranges(callbacks: Mapping[str, Any]) -> None:
     for name, spec in callbacks.items():
         for key, least in CALLBACK_MINIMUMS.items():
             value = spec.get(key) if is_spec(spec) else None
-            require(value is None or value >= least, f"callbacks.{name}.{key}", f"must be >= {least}")
+            require(_at_least(value, least), f"callbacks.{name}.{key}", f"a number >= {least}")
 
 
 def _validate_monitors(callbacks: Mapping[str, Any], label_names: list[str]) -> None:
@@ -277,8 +277,8 @@ def _validate_trainer(trainer: DictConfig) -> None:
             "must be null or >= 0")
     require(trainer.get("gradient_clip_algorithm") in (None, "norm", "value"), "trainer.gradient_clip_algorithm",
             "norm or value")
-    for key in ("min_epochs", "min_steps"):
-        require(trainer.get(key) is None or trainer[key] >= 0, f"trainer.{key}", "must be null or >= 0")
+    for key in ("min_epochs", "min_steps"):  # passed through untyped (schemas.TrainerConfig is open)
+        require(_at_least(trainer.get(key), 0), f"trainer.{key}", "null or a number >= 0")
     for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "overfit_batches"):
         require(_share_or_count(trainer[key]), f"trainer.{key}", "a share in [0, 1] or a whole number of batches")
     require(trainer.val_check_interval is None or (trainer.val_check_interval > 0
@@ -292,6 +292,11 @@ def _validate_trainer(trainer: DictConfig) -> None:
                 f"a profiler name ({', '.join(PROFILERS)}) or {{{TARGET}: <profiler class>, ...}}")
     if trainer.accelerator in ("gpu", "cuda"):
         _require_cuda(trainer.accelerator)
+
+
+def _at_least(value: object, least: float) -> bool:
+    """Null, or a number (not a bool or a string) >= `least`."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value >= least)
 
 
 def _share_or_count(value: float | None) -> bool:

@@ -131,7 +131,8 @@ def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
     ("trainer.devices=0", "'trainer.devices': a device count >= 1"),
     ("trainer.gradient_clip_val=-1", "'trainer.gradient_clip_val': must be null or >= 0"),
     ("trainer.gradient_clip_algorithm=nrm", "'trainer.gradient_clip_algorithm': norm or value"),
-    ("trainer.min_epochs=-1", "'trainer.min_epochs': must be null or >= 0"),
+    ("trainer.min_epochs=-1", "'trainer.min_epochs': null or a number >= 0"),
+    ("trainer.min_epochs=two", "'trainer.min_epochs': null or a number >= 0"),
     ("trainer.val_check_interval=0", "'trainer.val_check_interval': a share of the epoch in (0, 1]"),
     ("trainer.limit_train_batches=1.5", "'trainer.limit_train_batches': a share in [0, 1] or a whole number"),
     ("trainer.overfit_batches=-1", "'trainer.overfit_batches': a share in [0, 1]"),
@@ -144,8 +145,9 @@ def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
                                           "num_attention_heads=2"),
     ("model.architecture.num_hidden_layers=0", "'model.architecture.num_hidden_layers': must be >= 1"),
     ("model.finetune.frozen_layers=3", "'model.finetune.frozen_layers': 3 frozen layers but the model has 2"),
-    ("callbacks.model_checkpoint.save_top_k=-5", "'callbacks.model_checkpoint.save_top_k': must be >= -1"),
-    ("callbacks.throughput.window_size=1", "'callbacks.throughput.window_size': must be >= 2"),
+    ("callbacks.model_checkpoint.save_top_k=-5", "'callbacks.model_checkpoint.save_top_k': a number >= -1"),
+    ("callbacks.throughput.window_size=1", "'callbacks.throughput.window_size': a number >= 2"),
+    ("callbacks.throughput.window_size=many", "'callbacks.throughput.window_size': a number >= 2"),
 ])
 def test_a_value_out_of_range_is_refused_at_compose_time(override: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
