@@ -275,7 +275,8 @@ def _validate_trainer(trainer: DictConfig) -> None:
     require(trainer.num_sanity_val_steps >= -1, "trainer.num_sanity_val_steps", "a batch count >= 0, or -1 for all")
     require(trainer.gradient_clip_val is None or trainer.gradient_clip_val >= 0, "trainer.gradient_clip_val",
             "must be null or >= 0")
-    require(trainer.get("gradient_clip_algorithm") in (None, "norm", "value"), "trainer.gradient_clip_algorithm",
+    algorithm = trainer.get("gradient_clip_algorithm")
+    require(algorithm is None or str(algorithm).lower() in ("norm", "value"), "trainer.gradient_clip_algorithm",
             "norm or value")
     for key in ("min_epochs", "min_steps"):  # passed through untyped (schemas.TrainerConfig is open)
         require(_at_least(trainer.get(key), 0), f"trainer.{key}", "null or a number >= 0")
