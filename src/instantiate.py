@@ -17,9 +17,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from src.errors import ConfigError
-from src.signatures import missing, static_signature
+from src.signatures import definition, missing, static_signature
 
 TARGET = "_target_"
+# Classes that hand their **kwargs on to another callable (defined where, -> which callable, the keywords the class
+# itself passes it): their extra keywords are checked against that callable's signature.
+KWARGS_GO_TO = {"lightning.pytorch.loggers.tensorboard.TensorBoardLogger":
+                ("torch.utils.tensorboard.writer.SummaryWriter", ("log_dir",))}
 
 
 def is_spec(value: Any) -> bool:
@@ -103,10 +107,24 @@ def target_signature(path: str, key: str) -> inspect.Signature:
     return inspect.signature(locate(path, key))
 
 
+def _with_forwarded(signature: inspect.Signature, path: str, key: str) -> inspect.Signature:
+    """The signature of `path` with its **kwargs replaced by the keywords of the callable it hands them to
+    (KWARGS_GO_TO), so that a typo there is caught too; unchanged for any other target."""
+    found = definition(path)
+    forwarded = KWARGS_GO_TO.get(f"{found[0]}.{found[1].name}") if found else None
+    if forwarded is None:
+        return signature
+    callee, passed = forwarded
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    extra = [p.replace(kind=p.KEYWORD_ONLY) for p in target_signature(callee, key).parameters.values()
+             if p.name not in passed and p.name not in signature.parameters and p.kind is not p.VAR_KEYWORD]
+    return signature.replace(parameters=[*own, *extra])
+
+
 def check_spec(spec: Mapping[str, Any], key: str, given: Iterable[str] = ()) -> None:
     """Check the spec's target and arguments (`given`: those the builder passes) without building anything."""
     path = str(spec[TARGET])
-    signature = target_signature(path, f"{key}.{TARGET}")
+    signature = _with_forwarded(target_signature(path, f"{key}.{TARGET}"), path, key)
     check_signature(signature, path.rpartition(".")[2], [name for name in spec if name != TARGET], key, given)
 
 

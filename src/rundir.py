@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+import re
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -92,6 +94,36 @@ def checkpoint_problem(path: Path) -> str | None:
     return f"{damaged} fails its CRC check" if damaged else None
 
 
+def load_checkpoint(path: Path, map_location: Any = "cpu", mmap: bool = False,
+                    keys: tuple[str, ...] = ("state_dict",)) -> dict[str, Any]:
+    """`torch.load` of a user's checkpoint, unpickling tensors and plain containers only (no code runs): the one
+    loader of .ckpt / .pt files. A ConfigError in one line when the file is refused or lacks one of `keys`."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Checkpoint not found: {path}. Pass a .ckpt file, e.g. "
+                          "runs/<experiment>/<run>/checkpoints/last.ckpt.")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ConfigError(f"{path} was not loaded: {_refusal(path, err)}.") from None
+    missing = [key for key in keys if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise ConfigError(f"{path} was not loaded: it is not a checkpoint written by this lab (no "
+                          f"{', '.join(missing)}); pass runs/<experiment>/<run>/checkpoints/<name>.ckpt.")
+    return checkpoint
+
+
+def _refusal(path: Path, err: Exception) -> str:
+    """Why torch refused `path` (weights-only unpickling), in words that do not invite unsafe loading."""
+    if found := re.search(r"GLOBAL ([\w.]+)", str(err)):
+        return (f"it holds pickled code or objects ({found[1]}), and only tensors and plain containers are "
+                "unpickled; use a checkpoint written by this lab (or re-save just its weights)")
+    damaged = checkpoint_problem(path) or str(err).split(". ")[0]
+    return f"it is not a complete PyTorch checkpoint (truncated, damaged or another kind of file: {damaged})"
+
+
 def remove_partial_writes(run_dir: Path) -> list[Path]:
     """Delete the temporary files of writes a killed process left in `run_dir` and its checkpoints/."""
     partial = [p for d in (Path(run_dir), Path(run_dir) / "checkpoints") for p in d.glob(".*.tmp") if p.is_file()]
@@ -137,14 +169,16 @@ def resolve_run_dir_and_ckpt(cfg: DictConfig) -> tuple[Path, str | None]:
         if ckpt is None:
             raise ConfigError(f"ckpt_path=last but no intact last/interrupted/step checkpoint exists under "
                               f"{cfg.run_dir or RUNS_ROOT / cfg.experiment}. Start a fresh run without ckpt_path.")
+        load_checkpoint(ckpt, mmap=True)  # refused here, in one line, before Lightning unpickles it
         return ckpt.parent.parent, str(ckpt)
     if cfg.ckpt_path is not None:
         ckpt = Path(cfg.ckpt_path)
         if not ckpt.is_file():
             raise ConfigError(f"ckpt_path={ckpt} does not exist.")
         if problem := checkpoint_problem(ckpt):
-            raise ConfigError(f"ckpt_path={ckpt} is damaged ({problem}); pass another checkpoint, or ckpt_path=last "
-                              "for the newest intact one.")
+            raise ConfigError(f"ckpt_path={ckpt} was not loaded: it is damaged ({problem}); pass another checkpoint, "
+                              "or ckpt_path=last for the newest intact one.")
+        load_checkpoint(ckpt, mmap=True)
         return (Path(cfg.run_dir) if cfg.run_dir else ckpt.parent.parent), str(ckpt)
     if cfg.run_dir:
         return Path(cfg.run_dir), None

@@ -6,6 +6,11 @@ Each dataclass mirrors one folder of `configs/`; its defaults are what a group Y
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional  # OmegaConf needs typing generics
 
+# The metrics TextClassifier logs (src/modules/text_classifier.py): <split>/<name> after each validation and test
+# epoch, with <split>/f1_per_class/<label> per class, and train/<name> while training.
+EVAL_METRICS = ("loss", "acc", "precision", "recall", "f1_macro", "auroc")
+TRAIN_METRICS = ("loss", "acc", "objective")
+
 
 @dataclass
 class CleaningConfig:
@@ -223,8 +228,9 @@ class LoggerConfig(Open):
 
 
 @dataclass
-class TrainerConfig:
-    """Keyword arguments of `lightning.Trainer` (the ones a config may set)."""
+class TrainerConfig(Open):
+    """Keyword arguments of `lightning.Trainer`: these defaults, and any other keyword it takes (min_epochs,
+    gradient_clip_algorithm, benchmark, ...), checked against its signature by src.validation."""
 
     accelerator: str = "cpu"
     devices: Any = 1

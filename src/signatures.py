@@ -18,6 +18,9 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 
 MAX_HOPS = 8  # re-exports and base classes followed before giving up
+# Decorators known to keep the signature of what they wrap (functools.wraps, arguments passed through unchanged):
+# Lightning's Trainer.__init__ reads defaults from PL_TRAINER_* environment variables.
+KEEPS_SIGNATURE = frozenset({"_defaults_from_env_vars"})
 
 
 @functools.cache
@@ -141,13 +144,18 @@ def _signature_of(module: str, node: ast.ClassDef | ast.FunctionDef, hops: int) 
         return None
     init = members.get("__init__")
     if init is not None:
-        return None if init.decorator_list else _parameters(init.args, bound=True)
+        return None if _changes_signature(init) else _parameters(init.args, bound=True)
     if not node.bases:
         return inspect.Signature([])  # object.__init__
     if len(node.bases) > 1:
         return None  # the method resolution order decides: leave it to inspect
     base = _resolve_base(module, node.bases[0], hops - 1)
     return _signature_of(*base, hops - 1) if base else None
+
+
+def _changes_signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """Whether a decorator of `node` may change its signature (any but the KEEPS_SIGNATURE ones)."""
+    return any(not (isinstance(d, ast.Name) and d.id in KEEPS_SIGNATURE) for d in node.decorator_list)
 
 
 def _parameters(args: ast.arguments, bound: bool) -> inspect.Signature:

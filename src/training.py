@@ -132,6 +132,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         os.environ.pop(rundir.RUN_DIR_ENV, None)
+    # The fit's progress, read now: BatchSizeFinder searches again at validate / test and restores loop states there.
+    progress = {"epochs": trainer.current_epoch, "global_step": trainer.global_step}
     best = _best_checkpoint(trainer)
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
     trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
@@ -143,8 +145,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
         predictions["test"] = model.test_predictions
 
     summary = {"experiment": cfg.experiment, "seed": cfg.seed, "run_dir": str(run_dir),
-               "best_checkpoint": best, "duration_s": time.perf_counter() - started,
-               "epochs": trainer.current_epoch, "global_step": trainer.global_step,
+               "best_checkpoint": best, "duration_s": time.perf_counter() - started, **progress,
                "parameters": model.parameter_counts, "validation": validation, "test": _metrics(trainer, "test/")}
     if rank_zero_only.rank == 0:
         _write_outputs(run_dir, summary, predictions, list(cfg.data.label_names))

@@ -16,13 +16,22 @@ from omegaconf import DictConfig
 from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
-from src.instantiate import TARGET, close_matches, is_spec
-from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
+from src.instantiate import TARGET, check_signature, close_matches, is_spec, target_signature
+from src.schemas import EVAL_METRICS, FINETUNE_MODES, PRETRAIN_OBJECTIVES, TRAIN_METRICS
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning); auto is
 # resolved by src.hardware.choose_precision when the run starts.
 PRECISIONS = ["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"]
 PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
+TRAINER = "lightning.Trainer"
+# The least value of callback keywords that Lightning checks only when the callback is built or first used (after
+# torch and Lightning are imported), by keyword name: ModelCheckpoint, EarlyStopping, ThroughputMonitor and kin.
+CALLBACK_MINIMUMS = {"save_top_k": -1, "every_n_train_steps": 0, "every_n_epochs": 0, "patience": 0,
+                     "window_size": 2, "every_minutes": 0}
+# Trainer keywords that src.training passes itself, and where a config sets what they hold instead.
+SET_BY_LAB = {"default_root_dir": "run_dir=<directory>", "logger": "the logger group (logger.<name>={_target_: ...})",
+              "callbacks": "the callbacks group (callbacks.<name>={_target_: ...})",
+              "plugins": "nothing (the lab passes its atomic checkpoint writer)"}
 
 
 def require_choice(key: str, value: object, allowed: Iterable[object]) -> None:
@@ -47,6 +56,8 @@ def validate_run_config(cfg: DictConfig) -> None:
     _validate_compression(cfg.model)
     _validate_pretrain(cfg.pretrain)
     _validate_specs(cfg.callbacks, "callbacks", "callback")
+    _validate_monitors(cfg.callbacks, list(cfg.data.label_names))
+    _validate_callback_ranges(cfg.callbacks)
     _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
 
 
@@ -57,6 +68,30 @@ def _validate_specs(specs: Mapping[str, Any], key: str, kind: str, fixed: Iterab
             known = [*fixed, *(n for n, s in specs.items() if is_spec(s))]
             raise ConfigError(f"'{key}.{name}' names no {TARGET} (the {kind} class to build)."
                               f"{close_matches(name, known)} Configured: {', '.join(known)}.")
+
+
+def monitorable_metrics(label_names: list[str]) -> list[str]:
+    """The metrics a run logs that a callback can monitor: validation ones (per class too) and training ones."""
+    return [*(f"val/{name}" for name in EVAL_METRICS), *(f"val/f1_per_class/{label}" for label in label_names),
+            *(f"train/{name}" for name in TRAIN_METRICS)]
+
+
+def _validate_callback_ranges(callbacks: Mapping[str, Any]) -> None:
+    """Callback keywords named in CALLBACK_MINIMUMS are numbers at or above their least value (or null)."""
+    for name, spec in callbacks.items():
+        for key, least in CALLBACK_MINIMUMS.items():
+            value = spec.get(key) if is_spec(spec) else None
+            require(_at_least(value, least), f"callbacks.{name}.{key}", f"a number >= {least}")
+
+
+def _validate_monitors(callbacks: Mapping[str, Any], label_names: list[str]) -> None:
+    """A callback's `monitor` names a metric the run logs (else Lightning fails after the first epoch)."""
+    allowed = monitorable_metrics(label_names)
+    for name, spec in callbacks.items():
+        monitor = spec.get("monitor") if is_spec(spec) else None
+        if monitor is not None and monitor not in allowed:
+            raise ConfigError(f"Bad value {monitor!r} for 'callbacks.{name}.monitor': no such metric is logged."
+                              f"{close_matches(monitor, allowed)} Metrics: {', '.join(allowed)}.")
 
 
 def _validate_compression(model: DictConfig) -> None:
@@ -94,6 +129,7 @@ def _validate_data(data: DictConfig) -> None:
     require(0.0 <= data.head_fraction <= 1.0, "data.head_fraction", "a share of max_length in [0, 1]")
     for key in ("batch_size", "eval_batch_size"):
         require(data[key] > 0, f"data.{key}", "must be positive")
+    require(data.num_workers >= 0, "data.num_workers", "must be >= 0 (0 loads batches in the main process)")
     fractions = data.train_class_fractions
     require(fractions is None or (len(fractions) == len(data.label_names) and all(0 < f <= 1 for f in fractions)),
             "data.train_class_fractions", "needs one share in (0, 1] per class in data.label_names")
@@ -120,6 +156,7 @@ def _validate_pipeline(data: DictConfig) -> None:
 
 def _validate_model(model: DictConfig) -> None:
     require(model.optimizer.lr > 0, "model.optimizer.lr", "must be positive")
+    require(model.optimizer.weight_decay >= 0, "model.optimizer.weight_decay", "must be >= 0")
     scheduler = model.scheduler
     require((scheduler.name is None) != (scheduler[TARGET] is None), "model.scheduler",
             "set either name (a transformers.get_scheduler name) or _target_ (a class or function), not both")
@@ -132,6 +169,37 @@ def _validate_model(model: DictConfig) -> None:
         require(p is None or 0.0 <= p < 1.0, f"model.dropout.{key}", "a probability in [0, 1), or null to keep "
                 "the checkpoint's")
     _validate_training_method(model)
+    _validate_adapters(model.finetune)
+    _validate_shape(model)
+
+
+def _validate_adapters(finetune: DictConfig) -> None:
+    """Ranges of the LoRA, AdaLoRA and prompt-tuning settings (peft checks them only when the model is built)."""
+    lora, adalora = finetune.lora, finetune.adalora
+    require(lora.r >= 1, "model.finetune.lora.r", "a rank >= 1")
+    require(lora.alpha > 0, "model.finetune.lora.alpha", "must be positive")
+    require(0.0 <= lora.dropout < 1.0, "model.finetune.lora.dropout", "a probability in [0, 1)")
+    require(1 <= adalora.target_r <= lora.r or finetune.mode != "adalora", "model.finetune.adalora.target_r",
+            f"a rank in [1, model.finetune.lora.r={lora.r}] (AdaLoRA starts at lora.r and prunes down to it)")
+    for key in ("tinit", "tfinal"):
+        require(adalora[key] >= 0, f"model.finetune.adalora.{key}", "a number of steps >= 0")
+    require(adalora.delta_t >= 1, "model.finetune.adalora.delta_t", "a number of steps >= 1")
+    require(finetune.prompt.num_virtual_tokens >= 1, "model.finetune.prompt.num_virtual_tokens", "must be >= 1")
+
+
+def _validate_shape(model: DictConfig) -> None:
+    """The model's layer and head counts fit (model.architecture over the pretrained config.json, when known)."""
+    config = {**(_hub_config(model.name_or_path) if model.pretrained else {}), **model.architecture}
+    names = [("num_hidden_layers", "hidden_size", "num_attention_heads"), ("n_layer", "n_embd", "n_head")]
+    for layers, width, heads in names:
+        if config.get(layers) is not None:
+            require(config[layers] >= 1, f"model.architecture.{layers}", "must be >= 1")
+            require(model.finetune.frozen_layers <= config[layers], "model.finetune.frozen_layers",
+                    f"{model.finetune.frozen_layers} frozen layers but the model has {config[layers]}")
+        if config.get(width) is not None and config.get(heads):
+            require(config[width] % config[heads] == 0, f"model.architecture.{width}",
+                    f"{config[width]} is not divisible by {heads}={config[heads]} (each head gets "
+                    f"{width} / {heads} dimensions)")
 
 
 def _validate_training_method(model: DictConfig) -> None:
@@ -181,7 +249,18 @@ def _validate_positions(model: DictConfig, max_length: int) -> None:
                           f"{positions} positions ({source}); use data.max_length <= {positions - virtual}.")
 
 
+def _validate_trainer_keywords(trainer: DictConfig) -> None:
+    """Every `trainer.*` key is a keyword of lightning.Trainer (its signature read from source: no import) that
+    the lab does not pass itself."""
+    for key, instead in SET_BY_LAB.items():
+        require(key not in trainer, f"trainer.{key}", f"the lab sets it; use {instead}")
+    signature = target_signature(TRAINER, "trainer")
+    settable = [p for p in signature.parameters.values() if p.name not in SET_BY_LAB]
+    check_signature(signature.replace(parameters=settable), "lightning.Trainer", list(trainer), "trainer")
+
+
 def _validate_trainer(trainer: DictConfig) -> None:
+    _validate_trainer_keywords(trainer)
     require_choice("trainer.accelerator", trainer.accelerator, ["cpu", "gpu", "cuda", "mps", "auto"])
     require(trainer.precision != "16-true", "trainer.precision",
             "16-true keeps weights and AdamW's state in fp16, where its eps (1e-8) underflows and the loss turns NaN; "
@@ -197,8 +276,21 @@ def _validate_trainer(trainer: DictConfig) -> None:
             "trainer.max_epochs=-1 needs a step limit (trainer.max_steps > 0)")
     require(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1")
     require(trainer.check_val_every_n_epoch >= 1, "trainer.check_val_every_n_epoch", "must be >= 1")
-    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
-        require(trainer[key] is None or trainer[key] >= 0, f"trainer.{key}", "a share in [0, 1] or a batch count")
+    require(trainer.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")
+    require(trainer.devices not in (0, "0"), "trainer.devices", "a device count >= 1, -1 for all, a list or auto")
+    require(trainer.num_sanity_val_steps >= -1, "trainer.num_sanity_val_steps", "a batch count >= 0, or -1 for all")
+    require(trainer.gradient_clip_val is None or trainer.gradient_clip_val >= 0, "trainer.gradient_clip_val",
+            "must be null or >= 0")
+    algorithm = trainer.get("gradient_clip_algorithm")
+    require(algorithm is None or str(algorithm).lower() in ("norm", "value"), "trainer.gradient_clip_algorithm",
+            "norm or value")
+    for key in ("min_epochs", "min_steps"):  # passed through untyped (schemas.TrainerConfig is open)
+        require(_at_least(trainer.get(key), 0), f"trainer.{key}", "null or a number >= 0")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches", "overfit_batches"):
+        require(_share_or_count(trainer[key]), f"trainer.{key}", "a share in [0, 1] or a whole number of batches")
+    require(trainer.val_check_interval is None or (trainer.val_check_interval > 0
+                                                   and _share_or_count(trainer.val_check_interval)),
+            "trainer.val_check_interval", "a share of the epoch in (0, 1] or a whole number of batches")
     profiler = trainer.profiler
     if isinstance(profiler, str):
         require_choice("trainer.profiler", profiler, PROFILERS)
@@ -207,6 +299,16 @@ def _validate_trainer(trainer: DictConfig) -> None:
                 f"a profiler name ({', '.join(PROFILERS)}) or {{{TARGET}: <profiler class>, ...}}")
     if trainer.accelerator in ("gpu", "cuda"):
         _require_cuda(trainer.accelerator)
+
+
+def _at_least(value: object, least: float) -> bool:
+    """Null, or a number (not a bool or a string) >= `least`."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value >= least)
+
+
+def _share_or_count(value: float | None) -> bool:
+    """Lightning's limit_*_batches / overfit_batches / val_check_interval: null, a share in [0, 1] or a count."""
+    return value is None or 0 <= value <= 1 or (value > 1 and float(value).is_integer())
 
 
 def _require_cuda(accelerator: str) -> None:

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
 from src.training import check_buildable
+from src.validation import monitorable_metrics
 
 
 def fake_finished_run(root: Path, experiment: str) -> Path:
@@ -112,3 +113,53 @@ def test_distillation_without_a_teacher_run_says_what_to_train(tmp_path: Path,
     teacher = fake_finished_run(tmp_path, "imdb_minilm")
     cfg = compose(["experiment=imdb_distill"])
     assert Path(cfg.model.distillation.teacher_ckpt).resolve() == teacher.resolve()
+
+
+def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
+    from src.modules.text_classifier import classification_metrics
+
+    logged = {"val/loss", *classification_metrics(2, "val/").keys()} - {"val/f1_per_class"}
+    named = set(monitorable_metrics(["neg", "pos"]))
+    assert {m for m in named if m.startswith("val/") and "/f1_per_class/" not in m} == logged
+    assert {"val/f1_per_class/neg", "val/f1_per_class/pos", "train/loss"} <= named
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.num_workers=-1", "'data.num_workers': must be >= 0"),
+    ("model.optimizer.weight_decay=-0.1", "'model.optimizer.weight_decay': must be >= 0"),
+    ("trainer.num_nodes=0", "'trainer.num_nodes': must be >= 1"),
+    ("trainer.devices=0", "'trainer.devices': a device count >= 1"),
+    ("trainer.gradient_clip_val=-1", "'trainer.gradient_clip_val': must be null or >= 0"),
+    ("trainer.gradient_clip_algorithm=nrm", "'trainer.gradient_clip_algorithm': norm or value"),
+    ("trainer.min_epochs=-1", "'trainer.min_epochs': null or a number >= 0"),
+    ("trainer.min_epochs=two", "'trainer.min_epochs': null or a number >= 0"),
+    ("trainer.val_check_interval=0", "'trainer.val_check_interval': a share of the epoch in (0, 1]"),
+    ("trainer.limit_train_batches=1.5", "'trainer.limit_train_batches': a share in [0, 1] or a whole number"),
+    ("trainer.overfit_batches=-1", "'trainer.overfit_batches': a share in [0, 1]"),
+    ("trainer.num_sanity_val_steps=-2", "'trainer.num_sanity_val_steps': a batch count >= 0, or -1"),
+    ("model.finetune.lora.r=0", "'model.finetune.lora.r': a rank >= 1"),
+    ("model.finetune.lora.dropout=1.5", "'model.finetune.lora.dropout': a probability in [0, 1)"),
+    ("model.finetune.adalora.delta_t=0", "'model.finetune.adalora.delta_t': a number of steps >= 1"),
+    ("model.finetune.prompt.num_virtual_tokens=0", "'model.finetune.prompt.num_virtual_tokens': must be >= 1"),
+    ("model.architecture.hidden_size=63", "'model.architecture.hidden_size': 63 is not divisible by "
+                                          "num_attention_heads=2"),
+    ("model.architecture.num_hidden_layers=0", "'model.architecture.num_hidden_layers': must be >= 1"),
+    ("model.finetune.frozen_layers=3", "'model.finetune.frozen_layers': 3 frozen layers but the model has 2"),
+    ("callbacks.model_checkpoint.save_top_k=-5", "'callbacks.model_checkpoint.save_top_k': a number >= -1"),
+    ("callbacks.throughput.window_size=1", "'callbacks.throughput.window_size': a number >= 2"),
+    ("callbacks.throughput.window_size=many", "'callbacks.throughput.window_size': a number >= 2"),
+])
+def test_a_value_out_of_range_is_refused_at_compose_time(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        compose(["experiment=imdb_tiny", override])
+    assert message in str(err.value)
+
+
+def test_range_checks_follow_the_models_own_config_and_mode() -> None:
+    with pytest.raises(ConfigError, match=r"'model\.architecture\.n_embd': 63 is not divisible by n_head=2"):
+        compose(["experiment=imdb_tiny", "model=tiny_gpt2", "model.architecture.n_embd=63"])
+    with pytest.raises(ConfigError, match=r"frozen_layers': 7 frozen layers but the model has 6"):
+        compose(["experiment=imdb_minilm", "model.finetune.frozen_layers=7"])  # from MiniLM's config.json
+    assert compose(["experiment=imdb_tiny", "model.finetune.lora.r=2"]).model.finetune.lora.r == 2  # not adalora
+    with pytest.raises(ConfigError, match=r"adalora\.target_r': a rank in \[1, model\.finetune\.lora\.r=2\]"):
+        compose(["experiment=imdb_tiny", "model.finetune.mode=adalora", "model.finetune.lora.r=2"])

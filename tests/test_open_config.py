@@ -88,6 +88,10 @@ def _schema_error(*overrides: str) -> str:
     (["model.scheduler._target_=torch.optim.lr_scheduler.StepLR"], r"'model\.scheduler': set either name"),
     (["trainer.profiler=simpel"], r"'trainer\.profiler'. Allowed: simple"),
     (["logger.wandbb.enabled=false"], r"'logger\.wandbb' names no _target_.*Did you mean wandb"),
+    (["logger=tensorboard", "logger.tensorboard.flush_sec=30"],
+     r"'logger\.tensorboard\.flush_sec' for TensorBoardLogger\. Did you mean flush_secs\?.*filename_suffix"),
+    (["callbacks.model_checkpoint.monitor=val/f1"],
+     r"'callbacks\.model_checkpoint\.monitor': no such metric is logged\. Did you mean val/f1_macro.*val/loss"),
 ])
 def test_config_errors_name_the_key_and_the_fix(overrides: list[str], message: str) -> None:
     assert re.search(message, _schema_error(*overrides))
@@ -139,6 +143,8 @@ def _entry_point(override: str) -> tuple[subprocess.CompletedProcess, float]:
     ("model.scheduler.num_cyclez=2", "model.scheduler.num_cyclez"),
     ("model.optimizer.betaz=[0.9,0.9]", "model.optimizer.betaz"),
     ("callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpointt", "ModelCheckpoint"),
+    ("model.name_or_path=${package_model:no_such_pkg}", "No installed model package 'no_such_pkg'"),
+    ("trainer.min_epoch=2", "'trainer.min_epoch' for lightning.Trainer. Did you mean min_epochs"),
 ])
 def test_the_entry_point_reports_a_config_error_in_one_line_within_3_seconds(override: str, key: str) -> None:
     done, elapsed = _entry_point(override)
@@ -151,3 +157,24 @@ def test_a_bad_class_argument_is_reported_before_any_data_or_model_work() -> Non
     done, _ = _entry_point("model.optimizer.betaz=[0.9,0.9]")  # read from torch.optim's source: nothing imported
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "'model.optimizer.betaz' for AdamW. Did you mean betas?" in done.stderr
+
+
+def test_any_lightning_trainer_keyword_passes_through_to_the_trainer(tmp_path: Path) -> None:
+    cfg = compose(["experiment=imdb_tiny", "trainer.min_epochs=2", "trainer.gradient_clip_val=0.5",
+                   "trainer.gradient_clip_algorithm=value", "trainer.max_time=00:01:00:00"])
+    trainer = build_trainer(to_object(cfg), tmp_path, [])
+    assert trainer.fit_loop.min_epochs == 2 and trainer.gradient_clip_algorithm == "value"
+    assert trainer.fit_loop.max_epochs == cfg.trainer.max_epochs
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("trainer.min_epoch=2", r"Unknown argument 'trainer\.min_epoch' for lightning\.Trainer\. Did you mean min_epochs"),
+    ("trainer.callbacks=[]", r"'trainer\.callbacks': the lab sets it; use the callbacks group"),
+    ("trainer.default_root_dir=x", r"'trainer\.default_root_dir': the lab sets it; use run_dir="),
+])
+def test_a_trainer_keyword_lightning_lacks_or_the_lab_sets_is_refused_with_the_allowed_names(override: str,
+                                                                                             message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        compose(["experiment=imdb_tiny", override])
+    assert "min_epochs" in str(err.value) or "the lab sets it" in str(err.value)
+    assert "default_root_dir" not in str(err.value).partition("Arguments:")[2]

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from src.config import CONFIG_DIR, REPO_ROOT
+from src.instantiate import KWARGS_GO_TO
 from src.modules.schedulers import schedule_functions
 from src.signatures import missing, static_signature
 from tests.training_helpers import fresh_python
@@ -27,7 +28,8 @@ def _imported(path: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
-@pytest.mark.parametrize("path", SHIPPED + sorted(set(schedule_functions().values())))
+@pytest.mark.parametrize("path", SHIPPED + sorted(set(schedule_functions().values())) + ["lightning.Trainer"]
+                         + [callee for callee, _ in KWARGS_GO_TO.values()])
 def test_the_source_gives_the_signature_inspect_gives(path: str) -> None:
     static = static_signature(path)
     assert static is not None, f"{path}: not resolved from source (the check would import it)"
@@ -49,7 +51,8 @@ def test_a_name_the_module_lacks_is_known_without_importing_and_a_lazy_module_is
 
 
 BAD = [["callbacks.model_checkpoint.monitr=x"], ["model.scheduler.num_cyclez=2"], ["model.optimizer.betaz=[0.9,0.9]"],
-       ["logger=mlflow", "logger.mlflow.run_nam=a"], ["debug=profiler", "trainer.profiler.extendd=true"]]
+       ["logger=mlflow", "logger.mlflow.run_nam=a"], ["debug=profiler", "trainer.profiler.extendd=true"],
+       ["trainer.min_epoch=2"]]
 
 
 def test_a_bad_argument_is_named_without_importing_torch_lightning_or_transformers() -> None:

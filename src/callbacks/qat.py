@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
 
 from src.callbacks.magnitude_pruning import MagnitudePruning
@@ -34,6 +33,7 @@ from src.compression.structure import normalize_record, remove_units
 from src.compression.variants import export_int8
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
+from src.rundir import load_checkpoint
 from src.validation import require
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class QuantizationAwareTraining(Callback):
         """Load the best checkpoint if it was trained with fake quantization; else keep the final weights."""
         best = getattr(trainer.checkpoint_callback, "best_model_path", "")
         if best and Path(best).is_file():
-            checkpoint = torch.load(best, map_location=pl_module.device, weights_only=True)
+            checkpoint = load_checkpoint(best, pl_module.device)
             compression = checkpoint.get("compression", {})
             if compression.get("qat", {}).get("active"):
                 pl_module.load_state_dict(checkpoint["state_dict"])

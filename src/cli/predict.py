@@ -4,7 +4,8 @@
         [out=<.csv|.jsonl>] [column=text] [backend=torch|onnx|onnx-int8|inductor-int8|inductor-int8-bf16] \\
         [batch_size=32] [threads=N]
 
-Writes text, label and prob_<label> per class to `out` (atomically), or JSON lines to stdout without `out`.
+Writes a table input's other columns (e.g. `id`), text, label and prob_<label> per class to `out` (atomically), or
+JSON lines to stdout without `out`.
 """
 
 import logging
@@ -46,12 +47,20 @@ def main(args: list[str]) -> int:
         raise ConfigError("Give exactly one of text=\"...\" (TEXT=) or input=<file, or - for stdin> (INPUT=).")
     if options.batch_size < 1:
         raise ConfigError(f"batch_size={options.batch_size}: use a positive number.")
+    if options.ckpt is not None and not options.ckpt.is_file():
+        raise ConfigError(f"Checkpoint not found: {options.ckpt}. CKPT= takes a .ckpt file such as "
+                          "runs/<experiment>/<run>/checkpoints/last.ckpt (an exported directory is MODEL=).")
+    if options.model is not None and not options.model.is_dir():
+        raise ConfigError(f"Exported model directory not found: {options.model}. Create one with "
+                          "`make export CKPT=<.ckpt> OUT=<directory>`.")
     from src.serving.predictor import load_predictor
-    from src.serving.text_io import jsonl_lines, prediction_table, read_texts, write_table
+    from src.serving.text_io import jsonl_lines, prediction_table, read_inputs, write_table
 
-    texts = read_texts(options.input, options.text, options.column)  # input errors before loading the model
+    inputs = read_inputs(options.input, options.text, options.column)  # input errors before loading the model
+    texts = inputs["text"].tolist()
     predictor = load_predictor(options.ckpt or options.model, options.backend, options.threads)
-    table = prediction_table(texts, predictor.predict(texts, options.batch_size), predictor.label_names)
+    table = prediction_table(texts, predictor.predict(texts, options.batch_size), predictor.label_names,
+                             inputs.drop(columns="text"))
     if options.out is None:
         sys.stdout.write(jsonl_lines(table))
     else:

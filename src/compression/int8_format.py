@@ -8,7 +8,6 @@ description travel as JSON metadata.
 """
 
 import json
-import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from src.errors import ConfigError
+from src.rundir import load_checkpoint
 
 FORMAT = "llm-lab-int8/2"
 SUFFIX = ".safetensors"
@@ -76,12 +76,8 @@ def save_int8(state_dict: dict[str, Any], description: dict[str, Any], path: Pat
 def load_legacy_int8(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state dict, description) of a `llm-lab-int8/1` .pt file, unpickled with weights_only=True (tensors,
     quantized tensors, dtypes and plain containers only: no code runs)."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, OSError) as err:
-        raise ConfigError(f"{path} cannot be loaded safely as an int8 model ({str(err).splitlines()[0]}); "
-                          "re-create it with `make quantize CKPT=<its .ckpt>`.") from None
-    if not isinstance(saved, dict) or saved.get("format") != LEGACY_FORMAT:
+    saved = load_checkpoint(path, keys=("state_dict",))
+    if saved.get("format") != LEGACY_FORMAT:
         raise ConfigError(f"{path} is not an int8 model written by `make quantize` or the qat callback.")
     return saved.pop("state_dict"), saved
 

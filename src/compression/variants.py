@@ -9,7 +9,6 @@ Linear (GPT-2 Conv1D included) gets int8 per-channel weights with per-batch acti
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from src.compression.int8_format import LEGACY_SUFFIX, SUFFIX, load_int8_state, save_int8
@@ -18,7 +17,7 @@ from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
 from src.modules.text_classifier import TextClassifier
-from src.rundir import run_dir_of
+from src.rundir import load_checkpoint, run_dir_of
 
 
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
@@ -36,7 +35,7 @@ def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, m
 
 def checkpoint_units(ckpt: Path) -> dict[str, Any]:
     """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    checkpoint = load_checkpoint(ckpt, mmap=True)
     return normalize_record(checkpoint.get("compression", {}).get("units"))
 
 

@@ -91,8 +91,11 @@ def _label_ids(raw_labels: list[Any], label_names: list[str], split: str) -> lis
                 raise DataError(f"Row {row} of the {split} split has label '{value}', which is not one of "
                                 f"data.label_names {label_names}.")
             ids.append(label_names.index(value))
-        elif isinstance(value, int) and 0 <= value < len(label_names):
-            ids.append(value)
+        elif value is None or (isinstance(value, float) and np.isnan(value)):
+            raise DataError(f"Row {row} of the {split} split has no label (empty or NaN); fill it in or drop the "
+                            "row.")
+        elif isinstance(value, int | float) and float(value).is_integer() and 0 <= value < len(label_names):
+            ids.append(int(value))  # a column with a missing value reads as floats (1.0)
         else:
             raise DataError(f"Row {row} of the {split} split has label {value!r}, outside "
                             f"0..{len(label_names) - 1} (data.label_names has {len(label_names)} classes: "

@@ -113,6 +113,15 @@ class TextClassificationDataModule(L.LightningDataModule):
         return len(self.cfg.label_names)
 
     @property
+    def batch_size(self) -> int:
+        """data.batch_size, what train_dataloader batches by: Lightning's BatchSizeFinder scales it."""
+        return self.cfg.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        self.cfg.batch_size = value
+
+    @property
     def class_weights(self) -> list[float] | None:
         """Per-class loss weights under balancing.strategy=class_weighted_loss (loads the data), else None."""
         if self.cfg.balancing.strategy != "class_weighted_loss":
@@ -251,10 +260,10 @@ class TextClassificationDataModule(L.LightningDataModule):
         checkpoint and restores it on resume, so a mid-epoch checkpoint resumes at the next unseen batch."""
         sampler = self.train_sampler()
         if self.cfg.augmentation.mode != "online":
-            return self._loader(self.splits["train"].remove_columns("length"), self.cfg.batch_size,
+            return self._loader(self.splits["train"].remove_columns("length"), self.batch_size,
                                 sampler=sampler, loader_class=StatefulDataLoader)
         dataset = OnlineAugmentedDataset(self.texts["train"], self.augmenter, self._encode_one)
-        return self._loader(dataset, self.cfg.batch_size, sampler=EpochTaggedSampler(sampler),
+        return self._loader(dataset, self.batch_size, sampler=EpochTaggedSampler(sampler),
                             loader_class=StatefulDataLoader)
 
     def train_sampler(self) -> EpochSeeded:
@@ -264,7 +273,7 @@ class TextClassificationDataModule(L.LightningDataModule):
             return SeededWeightedRandomSampler(weights, seed=self.seed)
         if self.cfg.group_by_length:
             lengths = [int(n) for n in self.splits["train"].with_format(None)["length"]]
-            return SeededLengthGroupedSampler(self.cfg.batch_size, lengths=lengths, seed=self.seed)
+            return SeededLengthGroupedSampler(self.batch_size, lengths=lengths, seed=self.seed)
         return SeededRandomSampler(self.splits["train"], seed=self.seed)
 
     def row_sampling_weights(self) -> list[float] | None:

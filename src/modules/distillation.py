@@ -16,6 +16,7 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
+from src.rundir import load_checkpoint
 
 LAYER_KEY = re.compile(r"^(.*\.(?:layer|h)\.)(\d+)(\..*)$")  # BERT encoder.layer.N / GPT-2 transformer.h.N
 
@@ -121,7 +122,7 @@ def build_classifier(model_cfg: dict[str, Any], label_names: list[str],
     cls = DistillationClassifier if model_cfg["distillation"]["teacher_ckpt"] else TextClassifier
     module = cls(model_cfg, label_names, class_weights=class_weights)
     if model_cfg["init_checkpoint"]:
-        state = torch.load(model_cfg["init_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
+        state = load_checkpoint(model_cfg["init_checkpoint"])["state_dict"]
         try:
             module.load_state_dict(state)
         except RuntimeError as err:

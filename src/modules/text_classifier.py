@@ -30,6 +30,7 @@ from src.modules.model_builder import build_model, load_tokenizer, model_from_co
 from src.modules.optimizers import build_optimizer
 from src.modules.regularization import penalised_parameters, penalty
 from src.modules.schedulers import build_scheduler
+from src.rundir import load_checkpoint
 from src.schemas import ModelConfig
 
 
@@ -83,7 +84,7 @@ class TextClassifier(L.LightningModule):
                         ) -> "TextClassifier":
         """Load a checkpoint without touching the Hub: the architecture comes from the saved config.
         `remove_pruned=False` keeps pruned heads / neurons in place as zeros (the full-size architecture)."""
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = load_checkpoint(path, map_location, keys=("state_dict", "hyper_parameters", "hf_config"))
         hparams = dict(checkpoint["hyper_parameters"], hf_config=checkpoint["hf_config"])
         # checkpoints written before a model key existed get that key's schema default
         saved = OmegaConf.merge(structured(ModelConfig), hparams["model_cfg"])
@@ -94,6 +95,20 @@ class TextClassifier(L.LightningModule):
         if remove_pruned:  # heads / FFN neurons masked by structured pruning removed for real: smaller, faster
             remove_units(module.model, module.pruned_units)
         return module
+
+    @property
+    def lr(self) -> float:
+        """model.optimizer.lr, what configure_optimizers builds with: Lightning's LearningRateFinder sets it."""
+        return self.cfg.optimizer.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        """Set the learning rate; set during a fit (the finder's suggestion), the optimizer and its schedule are
+        rebuilt from it, parameter groups included (Lightning alone would only overwrite the groups' current lr,
+        which the schedule resets from its base learning rates at the next step)."""
+        self.cfg.optimizer.lr = value
+        if self._trainer is not None and self._trainer.optimizers:
+            self._trainer.strategy.setup_optimizers(self._trainer)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["hf_config"] = self.model.config.to_dict()

@@ -1,8 +1,10 @@
 """Raw texts in, predictions out: the input kinds `make predict` reads and the files it writes.
 
-Inputs: one string, a text file (one text per line), CSV / JSONL / Parquet with a text column, or stdin (`-`,
-one text per line). Outputs: CSV or JSONL (by suffix) with the text, the predicted label and one probability per
-class, written to a temporary file in the same folder and renamed into place, so a failure leaves no partial file.
+Inputs: one string, a text file (one text per line: lines end at "\n" only, so a text holding U+2028 or another
+Unicode line separator stays one text), CSV / JSONL / Parquet with a text column, or stdin (`-`, one text per
+line). Outputs: CSV or JSONL (by suffix) with a table input's other columns (an `id`, ...), the text, the
+predicted label and one probability per class, written to a temporary file in the same folder and renamed into
+place, so a failure leaves no partial file.
 """
 
 import json
@@ -27,8 +29,11 @@ OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
 
 def read_lines(stream: TextIO, source: str) -> list[str]:
-    """One text per line; EmptyTextError naming the empty lines (a final newline is not a line)."""
-    lines = stream.read().splitlines()
+    """One text per line, split at newlines only (str.splitlines also splits at U+2028, U+0085, ...); a final
+    newline is not a line; EmptyTextError naming the empty lines."""
+    lines = [line.removesuffix("\r") for line in stream.read().split("\n")]
+    if lines[-1] == "":
+        lines.pop()
     empty = [i + 1 for i, line in enumerate(lines) if not line.strip()]
     if empty:
         raise EmptyTextError(f"{source} has {len(empty)} empty line(s) (line(s) {', '.join(map(str, empty[:10]))}"
@@ -36,8 +41,9 @@ def read_lines(stream: TextIO, source: str) -> list[str]:
     return lines
 
 
-def read_table(path: Path, column: str) -> list[str]:
-    """The `column` of a CSV / JSONL / Parquet file; named errors for a missing column or empty cells."""
+def read_table(path: Path, column: str) -> pd.DataFrame:
+    """A CSV / JSONL / Parquet file, its `column` as `text` first; named errors for a missing column or empty
+    cells."""
     try:
         table = TABLE_READERS[path.suffix.lower()](path)
     except (OSError, ValueError, ImportError) as err:  # pandas / pyarrow parse errors are ValueErrors
@@ -50,19 +56,24 @@ def read_table(path: Path, column: str) -> list[str]:
     if empty:
         raise EmptyTextError(f"{path}: column '{column}' is empty or not text in {len(empty)} row(s) (row(s) "
                              f"{', '.join(map(str, empty[:10]))}{' ...' if len(empty) > 10 else ''}).")
-    return values.tolist()
+    return pd.concat([values.rename("text"), table.drop(columns=[column])], axis=1)
 
 
 def read_texts(source: str | None = None, text: str | None = None, column: str = "text") -> list[str]:
     """The texts to classify: `text`, stdin (`source` '-'), a .txt file or a CSV / JSONL / Parquet table."""
+    return read_inputs(source, text, column)["text"].tolist()
+
+
+def read_inputs(source: str | None = None, text: str | None = None, column: str = "text") -> pd.DataFrame:
+    """The input rows: a `text` column (what `read_texts` returns), then a table input's other columns."""
     if text is not None:
         if not text.strip():
             raise EmptyTextError("TEXT is empty; give the text to classify.")
-        return [text]
+        return pd.DataFrame({"text": [text]})
     if source is None:
         raise UnreadableInputError("Nothing to classify: give TEXT=\"...\" or INPUT=<file> (or INPUT=- for stdin).")
     if source == "-":
-        return read_lines(sys.stdin, "stdin")
+        return pd.DataFrame({"text": read_lines(sys.stdin, "stdin")})
     path = Path(source)
     if not path.is_file():
         raise UnreadableInputError(f"Input file not found: {path}.")
@@ -73,17 +84,22 @@ def read_texts(source: str | None = None, text: str | None = None, column: str =
                                    f"{', '.join(TABLE_READERS)} (with a text column) or - for stdin.")
     try:
         with path.open(encoding="utf-8") as stream:
-            return read_lines(stream, str(path))
+            return pd.DataFrame({"text": read_lines(stream, str(path))})
     except UnicodeDecodeError as err:
         raise UnreadableInputError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}).") from None
 
 
-def prediction_table(texts: list[str], probs: np.ndarray, label_names: list[str]) -> pd.DataFrame:
-    """text, label (the most probable class) and prob_<class> for every class."""
+def prediction_table(texts: list[str], probs: np.ndarray, label_names: list[str],
+                     passthrough: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The `passthrough` columns of the input (an `id`, ...; one named like an output column gets an `input_`
+    prefix), then text, label (the most probable class) and prob_<class> for every class."""
     table = pd.DataFrame({"text": texts, "label": [label_names[i] for i in probs.argmax(1)]})
     for index, name in enumerate(label_names):
         table[f"prob_{name}"] = probs[:, index].round(6)
-    return table
+    if passthrough is None:
+        return table
+    kept = passthrough.reset_index(drop=True).rename(columns=lambda c: f"input_{c}" if c in table.columns else c)
+    return pd.concat([kept, table], axis=1)
 
 
 def write_table(table: pd.DataFrame, out: Path) -> Path:

@@ -76,3 +76,13 @@ def test_validation_split_is_stratified_and_seeded(make_cfg: MakeCfg) -> None:
     assert sum(first["validation"]["label"]) == 1250  # IMDB is 50/50: the split keeps the ratio
     shared = set(first["validation"]["text"]) & set(first["train"]["text"])
     assert len(shared) <= 96  # only IMDB's own duplicate reviews (96 in train, per its SOURCE.md)
+
+
+def test_a_missing_label_names_its_own_row(make_cfg: MakeCfg, tmp_path: Path) -> None:
+    bad = good_frame().astype({"label": float})
+    bad.loc[13, "label"] = float("nan")  # the column reads as floats: 0.0 in row 0 is a valid label
+    write_split(tmp_path, "train", bad)
+    write_split(tmp_path, "test", good_frame())
+    cfg = make_cfg(f"data.path={tmp_path}", "data.limit_train=null", "data.limit_val=null", "data.limit_test=null")
+    with pytest.raises(DataError, match=r"^Row 13 of the train split has no label \(empty or NaN\); fill it in"):
+        setup_data(cfg)

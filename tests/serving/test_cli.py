@@ -78,3 +78,21 @@ def test_make_predict_passes_text_with_quotes_through(exported):
     result = subprocess.run(["make", "--no-print-directory", "predict", f"MODEL={exported}", f"TEXT={text}"],
                             cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     assert json.loads(result.stdout.splitlines()[-1])["text"] == text
+
+
+def test_predict_with_a_missing_checkpoint_or_export_says_which_is_not_found(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert predict_main([f"ckpt={tmp_path / 'nope.ckpt'}", "text=Fine."]) == 2
+        assert predict_main([f"model={tmp_path / 'nope'}", "text=Fine."]) == 2
+    assert "Checkpoint not found: " in caplog.text and "not an exported model directory" not in caplog.text
+    assert f"Exported model directory not found: {tmp_path / 'nope'}. Create one with `make export" in caplog.text
+
+
+def test_make_predict_takes_column_and_keeps_the_other_columns(exported, tmp_path):
+    pd.DataFrame({"id": [7, 3], "review": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
+    subprocess.run(["make", "--no-print-directory", "predict", f"MODEL={exported}", f"INPUT={tmp_path / 'in.csv'}",
+                    "COLUMN=review", f"OUT={tmp_path / 'out.csv'}"], cwd=REPO_ROOT, capture_output=True, text=True,
+                   check=True)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["id"].tolist() == [7, 3] and out["text"].tolist() == TEXTS
+    assert list(out.columns) == ["id", "text", "label", "prob_negative", "prob_positive"]

@@ -12,7 +12,7 @@ import pytest
 
 from src.errors import ConfigError, EmptyTextError, MissingColumnError, UnreadableInputError
 from src.serving.predictor import load_predictor
-from src.serving.text_io import prediction_table, read_texts, write_table
+from src.serving.text_io import prediction_table, read_inputs, read_texts, write_table
 
 TEXTS = ["A wonderful, moving film.", "<br />Dull!!! and far too long", "It was fine.",
          "One of the worst scripts I have read in years, and the acting does not help at all."]
@@ -80,6 +80,23 @@ def test_output_has_label_and_probabilities(exported, tmp_path, suffix):
     probs = read[["prob_negative", "prob_positive"]].to_numpy()
     assert read["label"].tolist() == [predictor.label_names[i] for i in probs.argmax(1)]
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_lines_end_at_newlines_only(tmp_path, monkeypatch):
+    texts = ["one\u2028still one", "two\x85\x1c\x0b\x0c and the rest", "three"]
+    (tmp_path / "lines.txt").write_bytes("\r\n".join(texts).encode() + b"\n")
+    assert read_texts(str(tmp_path / "lines.txt")) == texts  # str.splitlines would give 7 texts
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts)))
+    assert read_texts("-") == texts
+
+
+def test_a_tables_other_columns_are_kept_in_the_output(inputs, tmp_path):
+    rows = read_inputs(str(inputs[".csv"]), column="review").assign(label=["a", "b", "c", "d"])
+    probs = np.tile([[0.25, 0.75]], (len(TEXTS), 1))
+    table = prediction_table(rows["text"].tolist(), probs, ["negative", "positive"], rows.drop(columns="text"))
+    assert list(table.columns) == ["id", "input_label", "text", "label", "prob_negative", "prob_positive"]
+    assert table["id"].tolist() == [0, 1, 2, 3] and table["input_label"].tolist() == ["a", "b", "c", "d"]
+    assert table["text"].tolist() == TEXTS and set(table["label"]) == {"positive"}
 
 
 def test_bad_inputs_get_named_errors(inputs, tmp_path):
