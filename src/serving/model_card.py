@@ -6,6 +6,7 @@ with 95 % bootstrap CIs over the test examples, compression, and the run's full 
 """
 
 import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from omegaconf import DictConfig, OmegaConf
 
-from src.config import compose
+from src.config import available, compose
+from src.errors import ConfigError
 from src.experiments.stats import bootstrap_metric
 from src.serving.tokenizer_cleaning import NOT_EXPRESSIBLE, PARTIAL, carried_steps
 
@@ -45,26 +47,39 @@ def hub_id(name_or_path: str) -> str | None:
 
 
 def train_command(cfg: DictConfig) -> str:
-    """`make train EXP=<experiment> ARGS="..."` with the group choices and keys where `cfg` differs from what the
-    experiment composes to today."""
-    switched = [f"{group}={name}" for group, name in cfg.choices.items()
-                if compose([f"experiment={cfg.experiment}"]).choices.get(group) != name]
-    base = _flat(compose([f"experiment={cfg.experiment}", *switched]))
+    """`make train EXP=<experiment> ARGS="..."` (`python -m src.cli.train ...` for a run without a preset) with the
+    group choices and keys where `cfg` differs from what the experiment composes to today."""
+    preset = [f"experiment={cfg.experiment}"] if cfg.experiment in available("experiment") else []
+    try:
+        switched = [f"{group}={name}" for group, name in cfg.choices.items()
+                    if compose(preset).choices.get(group) != name]
+        base = _flat(compose([*preset, *switched]))
+    except ConfigError as err:
+        return f"make train with the config.yaml below (its groups no longer compose here: {err})"
     changed = [f"{key}={value}" for key, value in _flat(cfg).items()
                if key not in ("run_dir", "data.cache_dir") and not key.startswith("choices.")
                and base.get(key) != value]
     args = " ".join(switched + changed)
-    return f"make train EXP={cfg.experiment}" + (f' ARGS="{args}"' if args else "")
+    if not preset:
+        return f"python -m src.cli.train {args}".strip()
+    return f"make train EXP={cfg.experiment}" + (f" ARGS={shlex.quote(args)}" if args else "")
+
+
+def _dotlist_value(value: Any) -> str:
+    """`value` as a shell command line gives it to an override: 64, true, null, [a,b], a string (shell-quoted)."""
+    if isinstance(value, list):
+        return f"[{','.join(map(_dotlist_value, value))}]"
+    return shlex.quote(value) if isinstance(value, str) else json.dumps(value)
 
 
 def _flat(cfg: DictConfig) -> dict[str, str]:
-    """Every leaf of `cfg` (resolved) as dotted key -> YAML value."""
+    """Every leaf of `cfg` (resolved) as dotted key -> its command-line value."""
     def leaves(node: Any, prefix: str) -> Iterator[tuple[str, str]]:
         if isinstance(node, dict) and node:
             for key, value in node.items():
                 yield from leaves(value, f"{prefix}{key}.")
         else:
-            yield prefix[:-1], json.dumps(node)
+            yield prefix[:-1], _dotlist_value(node)
 
     return dict(leaves(OmegaConf.to_container(cfg, resolve=True), ""))
 
