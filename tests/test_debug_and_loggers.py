@@ -1,5 +1,8 @@
 """The debug group, the MLflow logger and the throughput monitor, each on a tiny model for a few steps."""
 
+import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 
 from src import training
-from src.config import available, compose
+from src.config import REPO_ROOT, available, compose
 from tests.training_helpers import configured_fit
 
 TINY = ("experiment=imdb_tiny", "logger=csv", "data.limit_train=64", "data.limit_val=32", "data.max_length=32",
@@ -111,3 +114,16 @@ def test_wandb_check_asks_the_server_named_by_wandb_base_url(tmp_path: Path, mon
     assert dialled == [("wandb.lab.internal", 8080)]
     netrc_file.write_text("machine api.wandb.ai login user password secret\n")  # the cloud's key is not this server's
     assert loggers.resolve_wandb_mode(None)[1].startswith("no W&B API key")
+
+
+@pytest.mark.slow  # the imdb_tiny smoke run as a user starts it: about a minute
+def test_a_tiny_run_prints_each_message_once_one_metrics_table_and_no_warning(tmp_path: Path, data_cache: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "src.cli.train", "experiment=imdb_tiny", f"run_dir={tmp_path}",
+                             f"data.cache_dir={data_cache}", "trainer.enable_progress_bar=false"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    output = result.stdout + result.stderr
+    assert output.count("GPU available") == 1 and output.count("`Trainer.fit` stopped") == 1
+    assert not re.search(r"\.py:\d+: ", output), "a warning was printed"
+    assert output.count("Metrics — imdb_tiny") == 1 and "DataLoader 0" not in output  # not Lightning's tables too
+    # 8 batches an epoch, 2 epochs, trainer.log_every_n_steps=2 in imdb_tiny.yaml: train/loss every 2nd step
+    assert pd.read_csv(tmp_path / "csv" / "metrics.csv")["train/loss"].notna().sum() == 8

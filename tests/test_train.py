@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -134,7 +135,8 @@ def test_eval_prints_metrics_and_writes_json(make_cfg: MakeCfg, tmp_path: Path,
     out = tmp_path / "eval.json"
     assert eval_entry.main([f"ckpt={ckpt}", f"out={out}"]) == 0
     written = json.loads(out.read_text())["test"]
-    assert "test/acc" in capsys.readouterr().out
+    printed = capsys.readouterr().out  # one table: a row per metric, a column per split
+    assert re.search(rf"acc +│ +{written['test/acc']:.4f} │", printed)
     for key in ("test/acc", "test/f1_macro", "test/auroc"):
         assert 0.0 <= written[key] <= 1.0
 

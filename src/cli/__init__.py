@@ -4,7 +4,10 @@
 - `parse_args`: the one argument parser. An entry point's own options (`ckpt=...`, `workers=2`) are a dataclass,
   typed and checked by src.config like any config key; everything else is a config override for
   src.config.compose (entry points that take a config) or an error naming the options.
-- `print_metrics`: the test-metrics table that train and eval print.
+- `print_metrics`: the one metrics table (validation and test) that train and eval print.
+- `--help` / `-h` on every entry point: its docstring, its options and, for entry points that take a config, the
+  config groups with their choices and every key with its type and default, generated from src/schemas.py.
+- `print_config=true` (entry points that compose a run config): the composed config as a rich tree, then exit.
 
 Each entry point logs as `src.cli.<name>` (spelled out: `__name__` is `__main__` under `python -m`).
 
@@ -15,15 +18,25 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, fields
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import MISSING, Field, dataclass, fields, is_dataclass
 from typing import Any, NamedTuple
 
 from omegaconf import MISSING as REQUIRED
+from omegaconf import DictConfig, OmegaConf
 
-from src.config import parse_options
+from src.config import CONFIG_DIR, GROUP_KEYS, available, parse_options
 from src.errors import ConfigError, LabError
+from src.schemas import RunConfig
+
+HELP_FLAGS = ("--help", "-h")
+
+
+class HelpRequested(Exception):
+    """`--help` was given: the entry point prints this text and exits 0."""
 
 Main = Callable[[list[str]], int]
 
@@ -36,8 +49,12 @@ def entry_point(log: logging.Logger, user_errors: tuple[type[Exception], ...] = 
         @functools.wraps(body)
         def main(argv: list[str] | None = None) -> int:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+            logging.getLogger("lightning").propagate = False  # `import lightning` adds its own console handler
             try:
                 return body(sys.argv[1:] if argv is None else argv)
+            except HelpRequested as text:
+                print(f"{(sys.modules[body.__module__].__doc__ or '').strip()}\n\n{text}")
+                return 0
             except user_errors as err:
                 log.error("%s", err)
                 return 2
@@ -61,6 +78,8 @@ def parse_args(argv: Sequence[str], options: type = NoOptions, *, positional: st
                config: bool = False) -> Parsed:
     """Split `argv` into the `options` dataclass (a bare word fills `positional`) and config overrides
     (allowed only when the entry point takes a `config`; src.config.compose checks them)."""
+    if any(item in HELP_FLAGS for item in argv):
+        raise HelpRequested(help_text(options, positional, config))
     own = {f.name for f in fields(options)}
     mine, rest = [], []
     for item in argv:
@@ -85,14 +104,82 @@ def usage(options: type, positional: str | None = None) -> str:
     return f"Arguments: {' '.join(shown(f) for f in fields(options))}."
 
 
+@dataclass
+class ConfigOptions:
+    """An entry point that composes a run config (train, pretrain, data_report)."""
+
+    print_config: bool = False  # print the composed config as a tree and exit
+
+
+def _type_name(kind: Any) -> str:
+    """`int`, `Optional[str]`, `Path | None`: module prefixes dropped."""
+    return kind.__name__ if isinstance(kind, type) else re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(kind))
+
+
+def _default(field: Field) -> Any:
+    if field.default is not MISSING:
+        return "<required>" if field.default == REQUIRED else field.default
+    return field.default_factory() if field.default_factory is not MISSING else "<required>"
+
+
+def schema_keys(schema: type, prefix: str = "") -> Iterator[str]:
+    """`key: type = default` for every leaf of a schema dataclass, nested groups as dotted keys."""
+    hints = typing.get_type_hints(schema)
+    for field in fields(schema):
+        if field.name.startswith("_"):
+            continue
+        if is_dataclass(hints[field.name]):
+            yield from schema_keys(hints[field.name], f"{prefix}{field.name}.")
+        else:
+            yield f"{prefix}{field.name}: {_type_name(hints[field.name])} = {_default(field)}"
+
+
+def help_text(options: type, positional: str | None, config: bool) -> str:
+    """The entry point's options; with `config`, the config groups and their choices and every config key."""
+    lines = ["Options (key=value):", *(f"  {key}" for key in schema_keys(options))]
+    if positional:
+        lines[0] = f"Options (key=value; `{positional}` may be given as a bare word):"
+    if not config:
+        return "\n".join(lines)
+    defaults = OmegaConf.load(CONFIG_DIR / "train.yaml").defaults
+    lines += ["", "Config groups (group=<choice>; configs/<group>/<choice>.yaml):",
+              f"  experiment: {', '.join(available('experiment'))} (default: none)"]
+    lines += [f"  {group}: {', '.join(available(group))} (default: {defaults.get(group)})" for group in GROUP_KEYS]
+    lines += ["", "Config keys (key=value; src/schemas.py; groups and experiments set other defaults):",
+              *(f"  {key}" for key in schema_keys(RunConfig))]
+    return "\n".join(lines)
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    """The composed config as a rich tree: one branch per top-level key, its values as YAML."""
+    import yaml
+    from rich.console import Console
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("CONFIG", guide_style="dim")
+    for key, value in OmegaConf.to_container(cfg, resolve=True).items():
+        if isinstance(value, dict) and value:
+            tree.add(f"[bold]{key}[/bold]").add(Syntax(yaml.safe_dump(value, sort_keys=False).strip(), "yaml"))
+        else:
+            tree.add(f"[bold]{key}[/bold]: {yaml.safe_dump(value, default_flow_style=True).splitlines()[0]}")
+    Console().print(tree)
+
+
 def print_metrics(summary: dict[str, Any]) -> None:
-    """The test metrics of a run summary as a table."""
+    """The one metrics table of a run summary: a column per split it has (validation of the selected checkpoint,
+    test); Lightning's own tables are switched off (verbose=False)."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Test metrics — {summary.get('experiment', '')}")
+    splits = [split for split in ("validation", "test") if summary.get(split)]
+    table = Table(title=f"Metrics — {summary.get('experiment', '')}")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in sorted(summary["test"].items()):
-        table.add_row(key, f"{value:.4f}")
+    for split in splits:
+        table.add_column(split, justify="right")
+    names = sorted({key.partition("/")[2] for split in splits for key in summary[split]})
+    prefixes = {"validation": "val/", "test": "test/"}
+    for name in names:
+        values = [summary[split].get(prefixes[split] + name) for split in splits]
+        table.add_row(name, *("" if value is None else f"{value:.4f}" for value in values))
     Console().print(table)

@@ -9,7 +9,7 @@ token_lengths.png, class_counts.png); logged to W&B (job_type data-report) when 
 import logging
 import sys
 
-from src.cli import entry_point, parse_args
+from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree
 from src.config import compose
 from src.datamodules.data_profile import data_report
 
@@ -18,8 +18,12 @@ log = logging.getLogger("src.cli.data_report")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    overrides = parse_args(args, config=True).overrides
-    markdown = data_report(compose(["logger.wandb.job_type=data-report", *overrides]))
+    options, overrides = parse_args(args, ConfigOptions, config=True)
+    cfg = compose(["logger.wandb.job_type=data-report", *overrides])
+    if options.print_config:
+        print_config_tree(cfg)
+        return 0
+    markdown = data_report(cfg)
     print(markdown.read_text())
     print(f"Report written to {markdown.parent}")
     return 0

@@ -59,8 +59,9 @@ def launcher_overrides(options: DesignOptions, rest: list[str]) -> list[str]:
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    options, rest = parse_args(args, DesignOptions, positional="design", config=True)
-    design = load_design(options.design, launcher=launcher_overrides(options, rest))
+    launcher = [arg for arg in args if arg.startswith("launcher.")]
+    options = parse_args([arg for arg in args if arg not in launcher], DesignOptions, positional="design").options
+    design = load_design(options.design, launcher=launcher_overrides(options, launcher))
     failed: list[str] = []
     if not options.report_only:
         record_provenance(design.results_dir, args)

@@ -35,8 +35,7 @@ def main(args: list[str]) -> int:
         raise ConfigError(f"Bad format={options.format}: use one of {', '.join(FORMATS)}.")
     from src.serving.pretrained import export_model, push_to_hub
 
-    command = "make export " + " ".join(args)
-    out = export_model(options.ckpt, options.out, onnx=options.format == "onnx", command=command)
+    out = export_model(options.ckpt, options.out, onnx=options.format == "onnx")
     print(f"Exported {out}: load it with transformers.pipeline('text-classification', model='{out}') "
           f"or `make predict MODEL={out} TEXT=\"...\"`.")
     if options.push:

@@ -7,7 +7,7 @@
 import logging
 import sys
 
-from src.cli import entry_point, parse_args
+from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree
 from src.config import compose
 from src.pretraining import pretrain
 
@@ -16,7 +16,11 @@ log = logging.getLogger("src.cli.pretrain")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    cfg = compose(parse_args(args, config=True).overrides)
+    options, overrides = parse_args(args, ConfigOptions, config=True)
+    cfg = compose(overrides)
+    if options.print_config:
+        print_config_tree(cfg)
+        return 0
     out = pretrain(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by pretrain()
 

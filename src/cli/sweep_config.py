@@ -29,15 +29,17 @@ class SweepOptions:
 
 
 def sweep_config(design: Design) -> dict[str, Any]:
-    """The sweep as a dict: grid method, the primary metric, arm and seed values, the command to run."""
+    """The sweep as a dict: grid method, the design's validation selection metric (W&B reads a run's last value:
+    the selected checkpoint's validation), arm and seed values, the command to run."""
     arms = [name for name, arm in design.arms.items() if arm.kind != "fusion"]
-    goal = "minimize" if design.metric.endswith("loss") else "maximize"
+    metric = design.spec.selection_metric  # never a test metric: the sweep chooses, so it chooses on validation
+    goal = "minimize" if metric.endswith("loss") else "maximize"
     return {
         "name": design.name,
         "description": design.spec.description.strip()
         + " Fusion arms need their members first: run `make design` after the sweep.",
         "method": "grid",
-        "metric": {"name": design.metric, "goal": goal},
+        "metric": {"name": metric, "goal": goal},
         "parameters": {"arm": {"values": arms}, "seed": {"values": list(design.spec.seeds)}},
         "command": ["${env}", "${interpreter}", "-m", "src.cli.design", design.name, "${args_no_hyphens}"],
     }

@@ -1,6 +1,7 @@
 """Train, validate and test one configured run.
 
     python -m src.cli.train experiment=imdb_minilm trainer.max_epochs=1 model.optimizer.lr=3e-5
+    python -m src.cli.train experiment=imdb_tiny print_config=true   # the composed config as a tree, no training
 
 Each run writes runs/<experiment>/<timestamp>/ (see src.rundir). torch, transformers, datasets and lightning are
 imported after the config is composed and checked: a config error is reported in well under a second.
@@ -9,7 +10,7 @@ imported after the config is composed and checked: a config error is reported in
 import logging
 import sys
 
-from src.cli import entry_point, parse_args, print_metrics
+from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree, print_metrics
 from src.config import compose
 from src.training import train
 
@@ -18,7 +19,12 @@ log = logging.getLogger("src.cli.train")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    summary = train(compose(parse_args(args, config=True).overrides))
+    options, overrides = parse_args(args, ConfigOptions, config=True)
+    cfg = compose(overrides)
+    if options.print_config:
+        print_config_tree(cfg)
+        return 0
+    summary = train(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by train()
 
     if rank_zero_only.rank == 0:

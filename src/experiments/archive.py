@@ -9,11 +9,16 @@ it in seconds on a fresh clone, and `make reports RERUN=1` reruns the command in
 
 import json
 import logging
+import pkgutil
+import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+from src.config import REPO_ROOT
+from src.errors import ConfigError
 from src.experiments.summary import write_report
 from src.provenance import write_provenance
 
@@ -21,6 +26,8 @@ log = logging.getLogger(__name__)
 REPORTS_ROOT = Path("reports")
 # Reports recorded before entry points moved to src/cli/ name the old module in their provenance command.
 MOVED_ENTRY_POINTS = {"-m src.design ": "-m src.cli.design "}
+# A make command-line variable of a rerun: its value reaches recipe shell lines, so no shell or make syntax.
+SAFE_MAKE_VARIABLE = re.compile(r"[A-Z_]+=[\w./:,+= -]*")
 RAW_FILES = ("config.yaml", "metrics.json", "predictions_validation.csv", "predictions_test.csv",
              "csv/metrics.csv")
 
@@ -72,9 +79,39 @@ def render(report_dir: Path) -> None:
 
 
 def rerun(report_dir: Path) -> None:
-    """Run the command recorded in provenance.json (from the repository root)."""
-    command = json.loads((report_dir / "provenance.json").read_text())["command"]
+    """Run the command recorded in provenance.json (from the repository root), as an argument list, no shell."""
+    path = report_dir / "provenance.json"
+    args = rerun_arguments(json.loads(path.read_text())["command"], path)
+    log.info("Rerunning %s: %s", report_dir, shlex.join(args))
+    subprocess.run(args, check=True, cwd=REPO_ROOT)
+
+
+def rerun_arguments(command: str, source: Path) -> list[str]:
+    """The recorded `command` as an argument list when it runs one of this project's own entry points:
+    `make <target> [VAR=value ...]` or `<python> -m src.cli.<name> | benchmarks.<name> [args]` (run with this
+    interpreter); a ConfigError for anything else, so a forked repository's reports cannot run arbitrary code."""
     for old, new in MOVED_ENTRY_POINTS.items():
         command = command.replace(old, new)
-    log.info("Rerunning %s: %s", report_dir, command)
-    subprocess.run(command, shell=True, check=True)
+    refused = ConfigError(f"{source}: refusing to rerun `{command}`: only `make <target> [VAR=value]` and "
+                          "`python -m src.cli.<name> ...` (or benchmarks.<name>) of this repository are rerun.")
+    try:
+        args = shlex.split(command)
+    except ValueError:
+        raise refused from None
+    if args[:1] == ["make"] and args[1:2] and args[1] in make_targets() and all(map(SAFE_MAKE_VARIABLE.fullmatch,
+                                                                                    args[2:])):
+        return args
+    if len(args) >= 3 and Path(args[0]).name.startswith("python") and args[1] == "-m" and args[2] in entry_points():
+        return [sys.executable, *args[1:]]
+    raise refused
+
+
+def make_targets() -> set[str]:
+    """The documented targets of the repository's Makefile (the ones `make help` lists)."""
+    return set(re.findall(r"^([a-zA-Z_-]+):.*?## ", (REPO_ROOT / "Makefile").read_text(), flags=re.MULTILINE))
+
+
+def entry_points() -> set[str]:
+    """`src.cli.<name>` and `benchmarks.<name>`: the modules a recorded python command may run."""
+    return {f"{package}.{module.name}" for package in ("src.cli", "benchmarks")
+            for module in pkgutil.iter_modules([str(REPO_ROOT.joinpath(*package.split(".")))])}

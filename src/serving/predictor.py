@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoTokenizer, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import AutoConfig, DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
@@ -21,6 +21,7 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, EmptyTextError
 from src.serving.preprocessing import Preprocessing
 from src.serving.pretrained import checkpoint_model, load_exported
+from src.serving.tokenizer_cleaning import lab_tokenizer
 
 BACKENDS = {"torch": None, "onnx": ONNX_FILE, "onnx-int8": INT8_FILE, "inductor-int8": None, "inductor-int8-bf16": None}
 
@@ -87,7 +88,8 @@ def onnx_predictor(directory: Path, filename: str, threads: int | None) -> Predi
                           f"(make export CKPT=<.ckpt> OUT={directory} FORMAT=onnx).")
     config = AutoConfig.from_pretrained(directory)
     names = [config.id2label[i] for i in range(config.num_labels)]
-    return Predictor(AutoTokenizer.from_pretrained(directory), Preprocessing.load(directory), names,
+    preprocessing = Preprocessing.load(directory)
+    return Predictor(lab_tokenizer(directory, preprocessing.cleaning_normalizers), preprocessing, names,
                      session(path, threads))
 
 

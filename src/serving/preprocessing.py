@@ -19,12 +19,14 @@ PREPROCESSING_FILE = "preprocessing.json"
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The run's `data.cleaning` switches and `data.max_length` / `truncation` / `head_fraction`."""
+    """The run's `data.cleaning` switches and `data.max_length` / `truncation` / `head_fraction`; in an export,
+    the first `cleaning_normalizers` normalizers of its tokenizer carry the cleaning (serving.tokenizer_cleaning)."""
 
     max_length: int
     truncation: str = "head"
     head_fraction: float = 0.25
     cleaning: dict[str, bool] = field(default_factory=dict)
+    cleaning_normalizers: int = 0
 
     @classmethod
     def from_data_config(cls, data_cfg: Any) -> "Preprocessing":

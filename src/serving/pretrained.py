@@ -1,7 +1,8 @@
 """A run's checkpoint as a Hugging Face `save_pretrained` directory, and the loader that serves it.
 
     export_model(ckpt, out) -> out/: config.json (id2label / label2id from the run's labels.json),
-    model.safetensors, tokenizer files, preprocessing.json (the run's cleaning and truncation), labels.json,
+    model.safetensors, tokenizer files (a generic fast tokenizer whose normalizer carries the run's cleaning:
+    src.serving.tokenizer_cleaning), preprocessing.json (the run's cleaning and truncation), labels.json,
     README.md (model card)
 
 LoRA / AdaLoRA adapters are merged; a distilled student exports like any model. Transformers 5 has no
@@ -13,14 +14,14 @@ place when complete, so a failed export leaves nothing half-written.
 
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 from peft import PeftModel
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from src import rundir
 from src.compression.structure import UnitRecord, normalize_record, remove_units
@@ -31,6 +32,7 @@ from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.serving.model_card import model_card, test_scores
 from src.serving.preprocessing import PREPROCESSING_FILE, Preprocessing
+from src.serving.tokenizer_cleaning import client_tokenizer, lab_tokenizer
 
 UNITS_KEY = "lab_pruned_units"
 
@@ -102,8 +104,9 @@ def write_pretrained(ckpt: Path, directory: Path, name: str, command: str) -> Ex
         setattr(served.model.config, UNITS_KEY, units)
     served.model.save_pretrained(directory)  # safetensors
     served.tokenizer.model_max_length = served.preprocessing.max_length  # pipeline(truncation=True) cuts there
-    served.tokenizer.save_pretrained(directory)
-    served.preprocessing.save(directory)
+    client, prepended = client_tokenizer(served.tokenizer, served.preprocessing.cleaning)
+    client.save_pretrained(directory)
+    replace(served.preprocessing, cleaning_normalizers=prepended).save(directory)
     rundir.save_labels(directory, served.label_names)
     summary = run_summary(ckpt, rundir.run_dir_of(ckpt), units)
     (directory / "README.md").write_text(model_card(cfg, name, served.label_names, summary,
@@ -116,12 +119,18 @@ def staging_directory(out: Path) -> Path:
     """An empty temporary directory next to `out` (same file system, so the final move is a rename)."""
     if out.is_file() or (out.is_dir() and not (out / PREPROCESSING_FILE).is_file() and any(out.iterdir())):
         raise ConfigError(f"{out} exists and is not a model exported by `make export`; choose another OUT.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    staging = out.parent / f".{out.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    staging.mkdir(parents=True)  # mkdir, not tempfile.mkdtemp (mode 0700): the export gets the user's umask
+    return staging
 
 
 def publish_directory(staging: Path, out: Path) -> Path:
-    """Move the complete `staging` directory to `out`, replacing an earlier export there."""
+    """Move the complete `staging` directory to `out`, replacing an earlier export there; its files get the
+    user's umask (the safetensors writer creates them 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in staging.iterdir():
+        path.chmod(0o666 & ~umask)
     if out.exists():
         shutil.rmtree(out)
     os.replace(staging, out)
@@ -138,17 +147,18 @@ def load_exported(directory: Path) -> ExportedModel:
     model = AutoModelForSequenceClassification.from_pretrained(directory).eval()
     remove_units(model, normalize_record(getattr(model.config, UNITS_KEY, None)))
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return ExportedModel(model, AutoTokenizer.from_pretrained(directory), preprocessing, names)
+    return ExportedModel(model, lab_tokenizer(directory, preprocessing.cleaning_normalizers), preprocessing, names)
 
 
 
-def export_model(ckpt: Path, out: Path, onnx: bool = False, command: str = "make export") -> Path:
+def export_model(ckpt: Path, out: Path, onnx: bool = False) -> Path:
     """The save_pretrained directory of `ckpt` at `out` (with model.onnx + model.int8.onnx when `onnx`)."""
     from src.compression.onnx_export import write_onnx
 
     out = Path(out)
     staging = staging_directory(out)
     try:
+        command = f"make export CKPT={ckpt} OUT={out}" + (" FORMAT=onnx" if onnx else "")
         served = write_pretrained(ckpt, staging, out.name, command)
         if onnx:
             write_onnx(served.model, served.tokenizer, staging)

@@ -8,9 +8,7 @@ place, so a failure leaves no partial file.
 """
 
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -19,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from src.errors import ConfigError, EmptyTextError, MissingColumnError, UnreadableInputError
+from src.rundir import atomic_open
 
 TABLE_READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
     ".csv": pd.read_csv,
@@ -106,17 +105,11 @@ def write_table(table: pd.DataFrame, out: Path) -> Path:
     """Write CSV or JSONL (by suffix) atomically: a temporary file in the same folder, renamed when complete."""
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise ConfigError(f"Unsupported output {out}: use a .csv or .jsonl file name.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(handle)
-    try:
+    with atomic_open(out) as file:  # created with the user's umask (tempfile.mkstemp would make it 0600)
         if out.suffix.lower() == ".csv":
-            table.to_csv(temporary, index=False)
+            table.to_csv(file, index=False)
         else:
-            table.to_json(temporary, orient="records", lines=True, force_ascii=False)
-        os.replace(temporary, out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+            table.to_json(file, orient="records", lines=True, force_ascii=False)
     return out
 
 

@@ -15,7 +15,8 @@ def test_sweep_is_a_grid_over_arms_and_seeds(tmp_path: Path) -> None:
     assert sweep_config.main(["fusion", f"out={out}"]) == 0
     sweep = yaml.safe_load(out.read_text())
     design = load_design("fusion")
-    assert sweep["method"] == "grid" and sweep["metric"] == {"name": "test/f1_macro", "goal": "maximize"}
+    assert sweep["method"] == "grid" and sweep["metric"] == {"name": "val/f1_macro", "goal": "maximize"}
+    assert sweep["metric"]["name"] == design.spec.selection_metric != design.metric  # chosen on validation
     assert sweep["parameters"]["arm"]["values"] == ["lr_5e-5", "lr_1e-4", "lr_2e-5"]  # fusions need members
     assert sweep["parameters"]["seed"]["values"] == design.spec.seeds
     assert sweep["command"][-3:] == ["src.cli.design", "fusion", "${args_no_hyphens}"]

@@ -20,7 +20,8 @@ def test_export_entry_point_writes_an_onnx_export(trained_run, tmp_path, caplog)
     out = tmp_path / "model"
     assert export_main([f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", f"out={out}", "format=onnx"]) == 0
     assert {"model.safetensors", "model.onnx", "model.int8.onnx", "README.md"} <= {p.name for p in out.iterdir()}
-    assert "make export ckpt=" in (out / "README.md").read_text()
+    assert f"make export CKPT={trained_run / 'checkpoints' / 'last.ckpt'} OUT={out} FORMAT=onnx" in (
+        out / "README.md").read_text()
     with caplog.at_level(logging.ERROR):
         assert export_main([f"ckpt={trained_run / 'checkpoints' / 'last.ckpt'}", f"out={out}", "format=tf"]) == 2
     assert "Bad format=tf: use one of hf, onnx" in caplog.text

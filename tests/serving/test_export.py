@@ -2,28 +2,37 @@
 and predictions, a Hub-format model card, merged LoRA, removed heads, and a parity-checked ONNX model."""
 
 import json
+import os
+import shlex
+import stat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from huggingface_hub import ModelCard
 from omegaconf import OmegaConf
-from transformers import AutoModelForSequenceClassification, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from src import rundir
 from src.callbacks.qat import QuantizationAwareTraining
 from src.compression.onnx_export import onnx_logits, session
 from src.compression.structure import head_slices
 from src.compression.variants import load_variant
-from src.config import compose_for_checkpoint, to_yaml
+from src.config import compose, compose_for_checkpoint, to_yaml
+from src.datamodules.cleaning import STEPS, clean_text
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, HubUnreachableError
 from src.experiments.stats import bootstrap_metric
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
+from src.serving.model_card import hub_id, train_command
+from src.serving.predictor import load_predictor
 from src.serving.pretrained import export_model, load_exported, push_to_hub
+from src.serving.text_io import write_table
+from src.serving.tokenizer_cleaning import cleaning_normalizer
 from src.training import evaluate
 from tests.compression.helpers import logits, real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module, quick_fit
@@ -197,3 +206,71 @@ def test_prompt_tuned_model_is_refused_with_the_alternative(make_cfg, tmp_path):
     with pytest.raises(ConfigError, match="prompt-tuned model .* use `make merge`"):
         export_model(_saved_run(cfg, build_module(cfg), tmp_path / "run"), tmp_path / "prompt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def html_reviews(count: int) -> list[str]:
+    """Real IMDB test reviews with a `<br />` within their first 64 tokens (inside the tiny run's max_length)."""
+    path = Path(compose(["experiment=imdb_tiny"]).data.path) / "test.parquet"
+    texts = pd.read_parquet(path, columns=["text"])["text"]
+    return [text for text in texts if 0 < text.find("<br />") < 200][:count]
+
+
+def test_pipeline_and_onnx_runtime_agree_with_make_predict_on_real_reviews_with_html(exported):
+    texts = html_reviews(20)
+    predictor = load_predictor(exported)
+    tokenizer = AutoTokenizer.from_pretrained(exported)  # what pipeline() and a plain ONNX Runtime client load
+    assert tokenizer(texts, truncation=True)["input_ids"] == predictor.preprocessing.encode(
+        predictor.tokenizer, texts)["input_ids"]
+    expected = predictor.predict(texts, progress=False)
+    found = pipeline("text-classification", model=str(exported), device="cpu", top_k=None)(texts, truncation=True)
+    scores = np.array([[{row["label"]: row["score"] for row in rows}[name] for name in predictor.label_names]
+                       for rows in found])
+    np.testing.assert_allclose(scores, expected, atol=1e-5, rtol=0)
+    assert (scores.argmax(1) == expected.argmax(1)).all()
+    batch = dict(tokenizer(texts, truncation=True, padding=True, return_tensors="np"))
+    onnx_probs = torch.from_numpy(onnx_logits(session(exported / "model.onnx"), batch)).softmax(-1).numpy()
+    np.testing.assert_allclose(onnx_probs, expected, atol=1e-5, rtol=0)
+
+
+def test_cleaning_normalizer_does_what_the_python_cleaning_does():
+    steps = {step: step != "stop_words" for step in STEPS}
+    normalizer = cleaning_normalizer(steps)
+    crafted = ["Visit https://x.org/a?b=1 or WWW.example.com, mail a.b+c@d-e.co.uk!!! &amp;lt; <i>Great</i>",
+               "\ufb01ne\u200bfilm\u3000\t\x1c two\x85lines ☺☺ é\u0301 ＦＵＬＬ ½ «quoted» ... ?? -- <br/>"]
+    texts = crafted + list(pd.read_parquet(Path(compose(["experiment=imdb_tiny"]).data.path) / "test.parquet",
+                                           columns=["text"])["text"][:300])
+    assert [normalizer.normalize_str(text) for text in texts] == [clean_text(text, steps) for text in texts]
+
+
+def test_model_card_commands_run_and_name_the_hub_base_model(trained_run, exported):
+    card = ModelCard.load(exported / "README.md").text
+    assert f"make export CKPT={trained_run / 'checkpoints' / 'last.ckpt'} OUT={exported} FORMAT=onnx" in card
+    assert "python -m src" not in card
+    cfg = compose_for_checkpoint(trained_run / "checkpoints" / "last.ckpt")
+    assert f"- Training: `{train_command(cfg)}`" in card and "make train EXP=imdb_tiny ARGS=" in card
+    assert "`repeated_punctuation`: runs of ASCII punctuation" in card and "`html`: tags are removed" in card
+    assert hub_id(compose(["model=minilm"]).model.name_or_path) == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_exports_and_predictions_are_created_with_the_users_umask(trained_run, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        out = export_model(trained_run / "checkpoints" / "last.ckpt", tmp_path / "export", onnx=True)
+        written = write_table(pd.DataFrame({"text": ["a"]}), tmp_path / "predictions.csv")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(path.stat().st_mode) for path in [*out.iterdir(), written]} == {0o644}
+
+
+@pytest.mark.parametrize("overrides", [
+    ["experiment=imdb_tiny", "model=tiny_gpt2", "model.finetune.mode=lora", "data.label_names=[bad,good]",
+     "notes=my run's notes", "seed=3"],
+    ["seed=5", "trainer.max_epochs=1"],  # no experiment preset: python -m src.cli.train
+])
+def test_the_model_cards_train_command_composes_to_the_runs_config(overrides):
+    cfg = compose(overrides)
+    words = shlex.split(train_command(cfg))  # as the shell splits the command, then make's recipe line its ARGS
+    args = ([f"experiment={words[2].split('=')[1]}", *shlex.split(words[3].split("=", 1)[1])]
+            if words[0] == "make" else words[3:])
+    assert to_yaml(compose(args)) == to_yaml(cfg)

@@ -126,8 +126,8 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     table = pd.DataFrame({"text": ["a"], "label": ["x"]})
     (tmp_path / "old.csv").write_text("previous results\n")
 
-    def crash(self, path, **kwargs):
-        Path(path).write_text("half")
+    def crash(self, file, **kwargs):
+        file.write("half")
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", crash)
