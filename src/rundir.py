@@ -7,6 +7,7 @@
         metrics.json              the run's summary (validation and test metrics)   write_metrics / read_metrics
         predictions_<split>.csv   label, pred, prob_<class>...                      save_predictions / read_predictions
         wandb_id                  the W&B run a resumed run continues               wandb_run_id
+        .lock                     held by the live training process (who, since when) exclusive
 
 Light on purpose (numpy and pandas imported where used, nothing of the project but src.errors): the config
 composer, reports and notebooks read run directories without importing torch.
@@ -17,9 +18,11 @@ it, so a crash leaves the old file or the new one, never half of one (docs/fault
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import socket
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -41,6 +44,31 @@ RUNS_ROOT = Path("runs")
 RESUME_PATTERNS = ("last.ckpt", "interrupted.ckpt", "step-*.ckpt")
 # DDP worker processes re-run the entry point; they find the parent's run dir in this variable.
 RUN_DIR_ENV = "LAB_RUN_DIR"
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold <run_dir>/.lock (fcntl.flock) for the block; a second process is refused at once, naming the holder.
+    The kernel drops the lock when its holder exits, however it dies, so a lock is never stale."""
+    path = Path(run_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            raise ConfigError(f"Run directory {run_dir} is in use by {file.read().strip() or 'another process'}: "
+                              "wait for that run to end (or stop it), or leave run_dir unset to start a new run "
+                              "directory.") from None
+        file.truncate(0)
+        file.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                   f"{datetime.now().astimezone().isoformat(timespec='seconds')}")
+        file.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def run_dir_of(ckpt: Path) -> Path:

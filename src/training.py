@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,17 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     """Fit, then validate and (unless `test` is false: a search trial) test the best checkpoint; return (and save)
     the final metrics. `callbacks` are added to the configured ones (a search trial's pruning callback)."""
     check_buildable(cfg)  # first: its errors come before any data, model or Trainer work
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
+    # One run per directory; the processes a DDP launcher starts for the other ranks belong to rank 0's run.
+    with rundir.exclusive(run_dir) if rank_zero_only.rank == 0 else nullcontext():
+        return _train_in(cfg, run_dir, ckpt_path, callbacks, test)
+
+
+def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: Sequence[Callback],
+              test: bool) -> dict[str, Any]:
+    """`train` in its resolved run directory, which this process holds."""
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
@@ -103,7 +115,6 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     from src.modules.distillation import build_classifier
     from src.modules.model_builder import load_tokenizer
 
-    run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = to_object(cfg)
     wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None) if rank_zero_only.rank == 0 else None

@@ -2,12 +2,15 @@
 included) and ends bit-identical to the uninterrupted run."""
 
 import logging
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -15,6 +18,7 @@ from src import rundir
 from src.callbacks.checkpoint import AtomicCheckpointIO
 from src.config import compose, to_object
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
 from src.training import build_trainer, train
@@ -147,3 +151,46 @@ def test_a_write_killed_midway_leaves_the_old_file_and_the_resume_drops_its_rema
 def test_the_trainer_writes_checkpoints_through_the_atomic_writer(tmp_path: Path) -> None:
     trainer = build_trainer(to_object(compose(run_args(tmp_path, tmp_path))), tmp_path, [])
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+class _SecondTraining(L.Callback):
+    """Once the first training runs, start a second one in the same run directory and keep its result."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.done: subprocess.CompletedProcess | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.done = subprocess.run([sys.executable, "-m", "src.cli.train", *self.args], cwd=REPO,
+                                   capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # two trainings, one in a fresh interpreter: about a minute on a busy 2-core machine
+def test_a_second_training_in_a_held_run_dir_is_refused_naming_the_first(tmp_path: Path, data_cache: Path) -> None:
+    args = run_args(tmp_path, data_cache, "data.limit_train=16", "data.limit_val=8", "data.limit_test=8",
+                    "trainer.max_epochs=1", "callbacks=none")
+    second = _SecondTraining([*args, "seed=42"])
+    summary = train(compose([*args, "seed=7"]), callbacks=[second])
+    assert second.done.returncode == 2
+    [line] = [line for line in second.done.stderr.splitlines() if line.startswith("ERROR")]
+    assert f"Run directory {tmp_path} is in use by pid {os.getpid()} on {socket.gethostname()} since" in line
+    assert "Traceback" not in second.done.stderr
+    assert summary["seed"] == rundir.read_metrics(tmp_path)["seed"] == rundir.read_config(tmp_path)["seed"] == 7
+    assert not (tmp_path / "checkpoints" / "interrupted.ckpt").exists()
+
+
+def test_the_run_dir_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> None:
+    code = (f"from src.rundir import exclusive\nwith exclusive({str(tmp_path)!r}):\n"
+            "    print('held', flush=True); input()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        refused = pytest.raises(ConfigError, match=f"in use by pid {holder.pid} on {socket.gethostname()} since 20")
+        with refused, rundir.exclusive(tmp_path):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs, the kernel drops the lock
+        holder.wait()
+    with rundir.exclusive(tmp_path):
+        assert f"pid {os.getpid()} " in (tmp_path / rundir.LOCK_FILE).read_text()
