@@ -119,7 +119,8 @@ def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: 
     run = to_object(cfg)
     wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None) if rank_zero_only.rank == 0 else None
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id)
+    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id,
+                            resume=ckpt_path is not None)
     trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()

@@ -199,3 +199,17 @@ def test_lightnings_leafspec_deprecation_is_filtered_for_its_module_only() -> No
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "LeafSpec" in line] == [
         "elsewhere.py:1: FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated"]
+
+
+def test_resume_appends_to_the_metric_history(make_cfg: MakeCfg) -> None:
+    args = ("data.limit_train=32", "data.limit_val=16", "data.limit_test=16", "data.max_length=32",
+            "data.batch_size=16", "trainer.log_every_n_steps=1")
+    run_dir = Path(train(make_cfg(*args, "trainer.max_epochs=1"))["run_dir"])
+    first = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    train(make_cfg(*args, "trainer.max_epochs=2", "ckpt_path=last"))
+    lines = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    assert sum(line.startswith("epoch,") for line in lines) == 1  # one header
+    both = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    pd.testing.assert_frame_equal(both.iloc[: len(first)][first.columns], first)  # epoch 0, row for row
+    resumed = both.iloc[len(first):].dropna(subset=["train/loss"])
+    assert set(resumed["epoch"]) == {1} and list(resumed["step"]) == [2, 3]  # then the resumed epoch's steps
