@@ -128,15 +128,26 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
     return partial
 
 
+def checkpoint_step(path: Path) -> int:
+    """The global step an intact Lightning checkpoint was saved at (tensors memory-mapped, not read)."""
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+
+
 def newest_checkpoint(run_dirs: list[Path], set_aside_damaged: bool = False) -> Path | None:
-    """The most recently written intact last/interrupted/mid-epoch checkpoint among `run_dirs`. A damaged newer
+    """The most recently written intact last/interrupted/mid-epoch checkpoint among `run_dirs` that holds training
+    progress (one saved at global step 0, by a run that failed at its start, is passed over). A damaged newer
     one is named in a warning and passed over; with `set_aside_damaged` (when a run resumes) it is renamed to
     <name>.damaged, so that the resumed run writes a fresh last.ckpt instead of a versioned last-v1.ckpt."""
     found = [path for d in run_dirs for pattern in RESUME_PATTERNS for path in (d / "checkpoints").glob(pattern)]
     for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:
-            return path
+            if checkpoint_step(path) > 0:
+                return path
+            log.info("Checkpoint %s was saved before any training step; passed over.", path)
+            continue
         log.warning("Checkpoint %s is damaged (%s); resuming from the previous checkpoint instead%s.", path, problem,
                     f" (kept as {path.name}.damaged)" if set_aside_damaged else "")
         if set_aside_damaged:

@@ -18,7 +18,7 @@ from src import rundir
 from src.callbacks.checkpoint import AtomicCheckpointIO
 from src.config import compose, to_object
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import ConfigError
+from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
 from src.training import build_trainer, train
@@ -194,3 +194,23 @@ def test_the_run_dir_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> N
         holder.wait()
     with rundir.exclusive(tmp_path):
         assert f"pid {os.getpid()} " in (tmp_path / rundir.LOCK_FILE).read_text()
+
+
+def test_a_run_that_fails_at_start_writes_no_checkpoint(tmp_path: Path, data_cache: Path) -> None:
+    with pytest.raises(DataError, match="/nonexistent/imdb"):
+        train(compose(run_args(tmp_path, data_cache, "data.path=/nonexistent/imdb", "callbacks=none")))
+    assert not list((tmp_path / "checkpoints").glob("*"))
+
+
+def test_ckpt_path_last_resumes_progress_not_the_newest_failed_start(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    experiment = Path("runs", "imdb_tiny")  # where ckpt_path=last looks without a run_dir
+    progress = experiment / "2026-01-01_10-00-00-000000" / "checkpoints" / "step-000003.ckpt"
+    failed = experiment / "2026-01-01_11-00-00-000000" / "checkpoints" / "interrupted.ckpt"
+    for path, step, mtime in ((progress, 3, 1_000_000), (failed, 0, 2_000_000)):
+        path.parent.mkdir(parents=True)
+        torch.save({"global_step": step}, path)
+        os.utime(path, (mtime, mtime))
+    assert resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last"])) == (
+        progress.parent.parent, str(progress))

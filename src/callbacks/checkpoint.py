@@ -77,14 +77,19 @@ class InterruptCheckpoint(Callback):
     An exception can come after a batch was fetched but before it was trained on; the loader has then moved past
     a batch that Lightning's progress will replay on resume. So this checkpoint carries the loader state of the
     last completed batch instead of the live one.
+
+    A run stopped before its first optimizer step (a failed start: missing data, an error in setup) has no
+    progress to keep, and writes nothing: an untrained `interrupted.ckpt` would look like progress to resume.
     """
 
     def __init__(self, dirpath: str | Path, filename: str = "interrupted") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self._loader_state: list[dict[str, Any]] | None = None
         self._saving = False
+        self._start_step: int | None = None  # the global step training started (or resumed) at
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start_step = trainer.global_step
         self._remember_loader_state(trainer)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -95,6 +100,8 @@ class InterruptCheckpoint(Callback):
         self._loader_state = loader._state_dicts() if loader is not None else None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if self._start_step is None or trainer.global_step == self._start_step:
+            return  # no optimizer step in this process: nothing to keep (the resumed-from checkpoint still exists)
         self._saving = True
         try:
             trainer.save_checkpoint(self.path, weights_only=False)
