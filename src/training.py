@@ -80,11 +80,13 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any], extra: Sequ
 
     from src.callbacks.checkpoint import AtomicCheckpointIO, RestoreLoaderState
     from src.callbacks.epoch_seed import EpochSeed
+    from src.callbacks.finite_loss import FiniteLoss
 
     specs = dict(cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), *extra]
+    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), FiniteLoss(),
+                 *extra]
     try:
         return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                          plugins=[AtomicCheckpointIO()], **trainer_arguments(cfg.trainer, run_dir))

@@ -213,3 +213,15 @@ def test_resume_appends_to_the_metric_history(make_cfg: MakeCfg) -> None:
     pd.testing.assert_frame_equal(both.iloc[: len(first)][first.columns], first)  # epoch 0, row for row
     resumed = both.iloc[len(first):].dropna(subset=["train/loss"])
     assert set(resumed["epoch"]) == {1} and list(resumed["step"]) == [2, 3]  # then the resumed epoch's steps
+
+
+def test_a_nan_loss_stops_the_run_with_one_line_and_exit_2(tmp_path: Path, data_cache: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    args = ["experiment=imdb_tiny", f"run_dir={tmp_path}", f"data.cache_dir={data_cache}", "logger=csv",
+            "trainer.enable_progress_bar=false", "model.optimizer.lr=1e6", *QUICK, "trainer.max_epochs=1"]
+    with caplog.at_level(logging.ERROR):
+        assert train_entry.main(args) == 2
+    [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.startswith("The training loss is nan at optimizer step 2 (epoch 0, learning rate ")
+    assert "model.optimizer.lr" in error and "trainer.precision=bf16-mixed" in error and "\n" not in error
+    assert not (tmp_path / "metrics.json").exists()
