@@ -25,7 +25,7 @@ import os
 import socket
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -128,11 +128,25 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
     return partial
 
 
-def checkpoint_step(path: Path) -> int:
-    """The global step an intact Lightning checkpoint was saved at (tensors memory-mapped, not read)."""
+def checkpoint_contents(path: str | Path) -> dict[str, Any]:
+    """An intact checkpoint's dictionary, its tensors memory-mapped (not read): for its small entries."""
     import torch
 
-    return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("global_step", 0))
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The global step an intact Lightning checkpoint was saved at."""
+    return int(checkpoint_contents(path).get("global_step", 0))
+
+
+def check_checkpoint_labels(ckpt: str | Path, label_names: Sequence[str], key: str) -> None:
+    """Refuse a checkpoint whose model was trained on other labels (names or order) than `label_names`."""
+    saved = checkpoint_contents(ckpt).get("hyper_parameters", {}).get("label_names")
+    if saved is not None and list(saved) != list(label_names):
+        raise ConfigError(f"{key}={ckpt} was trained on labels {list(saved)}, but this run has data.label_names="
+                          f"{list(label_names)}: use a checkpoint of a run with the same labels in the same order, "
+                          "or set data.label_names to them.")
 
 
 def newest_checkpoint(run_dirs: list[Path], set_aside_damaged: bool = False) -> Path | None:

@@ -101,9 +101,18 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
+    _check_checkpoint_labels(cfg, ckpt_path)
     # One run per directory; the processes a DDP launcher starts for the other ranks belong to rank 0's run.
     with rundir.exclusive(run_dir) if rank_zero_only.rank == 0 else nullcontext():
         return _train_in(cfg, run_dir, ckpt_path, callbacks, test)
+
+
+def _check_checkpoint_labels(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Every checkpoint the run loads (the one it resumes, model.init_checkpoint, a KD teacher) has its labels."""
+    for key, path in (("ckpt_path", ckpt_path), ("model.init_checkpoint", cfg.model.init_checkpoint),
+                      ("model.distillation.teacher_ckpt", cfg.model.distillation.teacher_ckpt)):
+        if path:
+            rundir.check_checkpoint_labels(path, cfg.data.label_names, key)
 
 
 def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: Sequence[Callback],
@@ -189,10 +198,12 @@ def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str
 
 
 def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[str, Any]:
-    """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default <run>/eval/)."""
+    """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default
+    <run>/eval/<checkpoint name>.json, so each checkpoint keeps its own)."""
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     cfg = compose_for_checkpoint(ckpt, overrides)
+    rundir.check_checkpoint_labels(ckpt, cfg.data.label_names, "ckpt")
     import lightning as L  # after the checks above: a wrong path or key is reported at once
 
     from src.datamodules.text_classification import TextClassificationDataModule
@@ -207,6 +218,6 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
                         default_root_dir=str(eval_dir), enable_progress_bar=False)
     (results,) = trainer.test(model, datamodule=datamodule, verbose=False)
     summary = {"checkpoint": str(ckpt), "experiment": cfg.experiment, "test": {k: float(v) for k, v in results.items()}}
-    out = out or eval_dir / "metrics.json"
+    out = out or eval_dir / f"{ckpt.stem}.json"
     rundir.write_metrics(out.parent, summary, out.name)
     return summary

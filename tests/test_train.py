@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src import training
+from src import rundir, training
 from src.cli import eval as eval_entry
 from src.cli import train as train_entry
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import HubUnreachableError
+from src.errors import ConfigError, HubUnreachableError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.training import train
@@ -137,6 +137,35 @@ def test_eval_prints_metrics_and_writes_json(make_cfg: MakeCfg, tmp_path: Path,
     assert "test/acc" in capsys.readouterr().out
     for key in ("test/acc", "test/f1_macro", "test/auroc"):
         assert 0.0 <= written[key] <= 1.0
+    assert eval_entry.main([f"ckpt={ckpt}"]) == 0  # default: named after the checkpoint, beside the others
+    assert json.loads((ckpt.parent.parent / "eval" / "last.json").read_text())["test"] == written
+
+
+def _three_class_checkpoint(cfg: DictConfig, path: Path) -> Path:
+    """A checkpoint of an untrained 3-class classifier, in the layout TextClassifier.from_checkpoint reads."""
+    module = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), ["negative", "neutral", "positive"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "hf_config": module.model.config.to_dict(), "global_step": 1}, path)
+    return path
+
+
+def test_a_checkpoint_with_other_labels_is_refused_by_eval_and_train(make_cfg: MakeCfg, tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    cfg = make_cfg()
+    run_dir = tmp_path / "two-class-run"
+    rundir.save_config(cfg, run_dir)
+    ckpt = _three_class_checkpoint(cfg, run_dir / "checkpoints" / "last.ckpt")
+    with caplog.at_level(logging.ERROR):
+        assert eval_entry.main([f"ckpt={ckpt}"]) == 2
+    assert caplog.records[-1].getMessage() == (
+        f"ckpt={ckpt} was trained on labels ['negative', 'neutral', 'positive'], but this run has data.label_names="
+        "['negative', 'positive']: use a checkpoint of a run with the same labels in the same order, or set "
+        "data.label_names to them.")
+    assert not (run_dir / "eval").exists()
+    for key in ("model.init_checkpoint", "ckpt_path"):
+        with pytest.raises(ConfigError, match=rf"^{key}=.* was trained on labels \['negative', 'neutral'"):
+            train(make_cfg(f"{key}={ckpt}"))
 
 
 def test_eval_missing_checkpoint_is_a_clear_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
