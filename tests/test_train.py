@@ -2,6 +2,7 @@
 
 import json
 import logging
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -254,3 +255,10 @@ def test_a_nan_loss_stops_the_run_with_one_line_and_exit_2(tmp_path: Path, data_
     assert error.startswith("The training loss is nan at optimizer step 2 (epoch 0, learning rate ")
     assert "model.optimizer.lr" in error and "trainer.precision=bf16-mixed" in error and "\n" not in error
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_make_train_with_an_empty_exp_prints_usage_instead_of_training() -> None:
+    done = subprocess.run(["make", "train", "EXP="], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout.startswith("usage: make train EXP=<experiment>")
+    assert " imdb_tiny " in done.stdout and "src.cli.train" not in done.stdout + done.stderr
