@@ -214,3 +214,19 @@ def test_ckpt_path_last_resumes_progress_not_the_newest_failed_start(tmp_path: P
         os.utime(path, (mtime, mtime))
     assert resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last"])) == (
         progress.parent.parent, str(progress))
+
+
+@pytest.mark.slow  # three 2-process DDP runs: about two minutes
+def test_ddp_sigkill_mid_epoch_2_resumes_bit_identical(tmp_path: Path, data_cache: Path) -> None:
+    # 64 rows / (2 ranks x 8 per batch) = 4 steps an epoch, 8 in all; step checkpoints at 3 and 6 (epoch 2).
+    full_dir, split_dir = tmp_path / "full", tmp_path / "split"
+    ddp = ("trainer=ddp_cpu", "trainer.max_epochs=2")
+    full = train_process(run_args(full_dir, data_cache, *ddp))
+    kill_at(7, run_args(split_dir, data_cache, *ddp))
+    assert newest_checkpoint([split_dir]).name == "step-000006.ckpt"
+    resumed = train_process(run_args(split_dir, data_cache, *ddp, "ckpt_path=last"))
+    assert resumed["global_step"] == full["global_step"] == 8
+    expected, got = weights(full_dir), weights(split_dir)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0, msg=name)
+    assert resumed["test"] == full["test"]

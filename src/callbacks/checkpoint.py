@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from src.errors import ConfigError
@@ -115,18 +116,35 @@ class InterruptCheckpoint(Callback):
 
 
 class RestoreLoaderState(Callback):
-    """Loads the train loader's checkpointed position when Lightning skipped it (Lightning issue #20550).
+    """Resumes the train loader at its checkpointed position, in the order of the checkpointed epoch.
 
-    An LR schedule that reads `trainer.estimated_stepping_batches` in configure_optimizers (this project's do)
-    makes Lightning build the train loader before the checkpoint is restored, and the saved loader state is then
-    never loaded: the resumed epoch would start over. This loads it and restarts the iterator, as Lightning's own
-    resume path does when the loader is built after the restore."""
+    Lightning builds the resumed loader's iterator before it sets the samplers' epoch (that comes at the
+    epoch's start). A sampler that draws its order when iterated — DDP's DistributedSampler(Wrapper) —
+    then replays epoch 0's order in any later epoch: a run resumed mid-epoch 2 re-saw and skipped batches.
+    And when an LR schedule reads `trainer.estimated_stepping_batches` in configure_optimizers (this
+    project's do), Lightning builds the loader before the checkpoint is restored and never loads its state
+    (Lightning issue #20550). So at train start this sets the epoch, loads the checkpoint's loader state
+    and restarts the iterator, as Lightning's own resume path would with the epoch already set."""
+
+    def __init__(self) -> None:
+        self._states: list[dict[str, Any]] = []
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+                           ) -> None:
+        self._states = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get(
+            "combined_loader", [])
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        fit_loop = trainer.fit_loop
-        if fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
-            fit_loop._load_combined_loader_states()
-            iter(fit_loop._data_fetcher)
+        fit_loop, states = trainer.fit_loop, self._states
+        self._states = []
+        # Lightning's condition for loading a loader state: an epoch left unfinished (or a max_steps run).
+        if not states or not fit_loop.restarting or None in (fit_loop._combined_loader, fit_loop._data_fetcher):
+            return
+        for loader in fit_loop._combined_loader.flattened:
+            _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)
+        fit_loop._combined_loader._load_state_dicts(states)
+        fit_loop._combined_loader_states_to_load = []
+        iter(fit_loop._data_fetcher)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
