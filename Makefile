@@ -19,6 +19,10 @@ INPUT ?=
 BACKEND ?=
 COLUMN ?=
 
+# `EXP=` (empty) is refused, not silently read as the default experiment.
+EXPERIMENTS := $(sort $(notdir $(basename $(wildcard configs/experiment/*.yaml))))
+NEED_EXP = @test -n "$(EXP)" || { echo "usage: make $@ EXP=<experiment> [ARGS=\"key=value ...\"]  (leave EXP out for imdb_minilm; experiments: $(EXPERIMENTS))"; exit 2; }
+
 .DEFAULT_GOAL := help
 .PHONY: help install install-min train eval pretrain merge bench checkpoint-overhead design reports sweep-config quantize compress-report compress-default data-report test test-all lint format clean export predict
 
@@ -36,6 +40,7 @@ install-min: $(PY) ## Like install, with every dependency at its declared floor 
 	$(PIP) install -q -e '.[dev]' --constraint constraints-min.txt
 
 train: ## Train EXP (default: the offline imdb_minilm) with dotlist ARGS="key=value ..."
+	$(NEED_EXP)
 	$(PY) -m src.cli.train experiment=$(EXP) $(ARGS)
 
 eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and writes JSON
@@ -43,6 +48,7 @@ eval: ## Evaluate CKPT=<path to .ckpt> on its test split; prints metrics and wri
 	$(PY) -m src.cli.eval ckpt=$(CKPT) $(ARGS)
 
 pretrain: ## Domain-adaptive MLM (BERT) / causal-LM (GPT-2) pre-training of EXP's model on its train texts
+	$(NEED_EXP)
 	$(PY) -m src.cli.pretrain experiment=$(EXP) $(ARGS)
 
 export: ## Export CKPT as a Hugging Face model directory OUT (FORMAT=onnx: + ONNX, ORT int8; PUSH=<user>/<repo>)
@@ -84,6 +90,7 @@ compress-report: ## fp32 CKPT vs its compressed variants (ARGS="pruned=... qat_i
 	$(PY) -m src.cli.compress_report ckpt=$(CKPT) $(ARGS)
 
 data-report: ## Data report of EXP on its full splits (limits off) -> reports/data/<EXP>/ (ARGS="run_dir=..." etc.)
+	$(NEED_EXP)
 	$(PY) -m src.cli.data_report experiment=$(EXP) data.limit_train=null data.limit_val=null data.limit_test=null $(ARGS)
 	$(if $(ARGS),,$(PY) -m src.cli.record_provenance dir=reports/data/$(EXP) "command=make data-report EXP=$(EXP)")
 

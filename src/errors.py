@@ -31,3 +31,7 @@ class MissingColumnError(InputTextError):
 
 class UnreadableInputError(InputTextError):
     """An input file is missing, in an unsupported format, or cannot be parsed."""
+
+
+class NonFiniteLossError(LabError, ArithmeticError):
+    """The training loss became NaN or infinite; the message names the step and the likely causes."""

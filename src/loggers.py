@@ -1,6 +1,7 @@
 """Loggers: CSV always, W&B when enabled (falling back to offline mode so logging never stops a run), and any
 other Lightning logger the config names by `_target_` (logger=tensorboard, logger=mlflow)."""
 
+import csv
 import logging
 import netrc
 import os
@@ -10,6 +11,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from src.instantiate import instantiate
 from src.schemas import RunConfig
@@ -62,14 +65,41 @@ def resolve_wandb_mode(configured: str | None) -> tuple[str, str | None]:
     return "online", None
 
 
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer continuing an existing metrics.csv: its rows and header are kept, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        """(Lightning's version deletes metrics.csv.) Start from the existing file's columns instead."""
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])
+
+
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSVLogger; with `resume`, the metrics of a resumed run are appended to its metrics.csv."""
+
+    def __init__(self, *args: Any, resume: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume = resume
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None and self.resume:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return super().experiment
+
+
 def build_loggers(cfg: RunConfig, run_dir: Path, run_name: str, config: dict[str, Any],
-                  wandb_id: str | None = None) -> list[Logger]:
+                  wandb_id: str | None = None, resume: bool = False) -> list[Logger]:
     """CSV logger in run_dir/csv, W&B (project, group, tags, full config) when enabled, then the configured
     `_target_` loggers (one that takes `save_dir` writes to <run_dir>/<its name>).
 
     `wandb_id`: the W&B run to write to; a resumed training run passes its first part's id, and W&B continues that
-    run (resume="allow": created if it does not exist yet, e.g. when the first part ran offline and is unsynced)."""
-    loggers: list[Logger] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    run (resume="allow": created if it does not exist yet, e.g. when the first part ran offline and is unsynced).
+    `resume`: a resumed run appends to csv/metrics.csv (a fresh run in the directory starts it anew)."""
+    loggers: list[Logger] = [ResumableCSVLogger(save_dir=str(run_dir), name="csv", version="", resume=resume)]
     wandb_cfg = cfg.logger.wandb
     if wandb_cfg.enabled:
         wandb_logger = _wandb_logger(wandb_cfg, cfg, run_dir, run_name, config, wandb_id)

@@ -7,6 +7,7 @@
         metrics.json              the run's summary (validation and test metrics)   write_metrics / read_metrics
         predictions_<split>.csv   label, pred, prob_<class>...                      save_predictions / read_predictions
         wandb_id                  the W&B run a resumed run continues               wandb_run_id
+        .lock                     held by the live training process (who, since when) exclusive
 
 Light on purpose (numpy and pandas imported where used, nothing of the project but src.errors): the config
 composer, reports and notebooks read run directories without importing torch.
@@ -17,14 +18,16 @@ it, so a crash leaves the old file or the new one, never half of one (docs/fault
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import pickle
 import re
+import socket
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +46,31 @@ RUNS_ROOT = Path("runs")
 RESUME_PATTERNS = ("last.ckpt", "interrupted.ckpt", "step-*.ckpt")
 # DDP worker processes re-run the entry point; they find the parent's run dir in this variable.
 RUN_DIR_ENV = "LAB_RUN_DIR"
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold <run_dir>/.lock (fcntl.flock) for the block; a second process is refused at once, naming the holder.
+    The kernel drops the lock when its holder exits, however it dies, so a lock is never stale."""
+    path = Path(run_dir) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            raise ConfigError(f"Run directory {run_dir} is in use by {file.read().strip() or 'another process'}: "
+                              "wait for that run to end (or stop it), or leave run_dir unset to start a new run "
+                              "directory.") from None
+        file.truncate(0)
+        file.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                   f"{datetime.now().astimezone().isoformat(timespec='seconds')}")
+        file.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 def run_dir_of(ckpt: Path) -> Path:
@@ -132,15 +160,40 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
     return partial
 
 
+def checkpoint_contents(path: str | Path) -> dict[str, Any]:
+    """An intact checkpoint's dictionary, its tensors memory-mapped (not read): for its small entries."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The global step an intact Lightning checkpoint was saved at."""
+    return int(checkpoint_contents(path).get("global_step", 0))
+
+
+def check_checkpoint_labels(ckpt: str | Path, label_names: Sequence[str], key: str) -> None:
+    """Refuse a checkpoint whose model was trained on other labels (names or order) than `label_names`."""
+    saved = checkpoint_contents(ckpt).get("hyper_parameters", {}).get("label_names")
+    if saved is not None and list(saved) != list(label_names):
+        raise ConfigError(f"{key}={ckpt} was trained on labels {list(saved)}, but this run has data.label_names="
+                          f"{list(label_names)}: use a checkpoint of a run with the same labels in the same order, "
+                          "or set data.label_names to them.")
+
+
 def newest_checkpoint(run_dirs: list[Path], set_aside_damaged: bool = False) -> Path | None:
-    """The most recently written intact last/interrupted/mid-epoch checkpoint among `run_dirs`. A damaged newer
+    """The most recently written intact last/interrupted/mid-epoch checkpoint among `run_dirs` that holds training
+    progress (one saved at global step 0, by a run that failed at its start, is passed over). A damaged newer
     one is named in a warning and passed over; with `set_aside_damaged` (when a run resumes) it is renamed to
     <name>.damaged, so that the resumed run writes a fresh last.ckpt instead of a versioned last-v1.ckpt."""
     found = [path for d in run_dirs for pattern in RESUME_PATTERNS for path in (d / "checkpoints").glob(pattern)]
     for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:
-            return path
+            if checkpoint_step(path) > 0:
+                return path
+            log.info("Checkpoint %s was saved before any training step; passed over.", path)
+            continue
         log.warning("Checkpoint %s is damaged (%s); resuming from the previous checkpoint instead%s.", path, problem,
                     f" (kept as {path.name}.damaged)" if set_aside_damaged else "")
         if set_aside_damaged:

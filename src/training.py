@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,11 +86,13 @@ def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any], extra: Sequ
 
     from src.callbacks.checkpoint import AtomicCheckpointIO, RestoreLoaderState
     from src.callbacks.epoch_seed import EpochSeed
+    from src.callbacks.finite_loss import FiniteLoss
 
     specs = dict(cfg.callbacks)
     if not cfg.trainer.enable_progress_bar:
         specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), *extra]
+    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), FiniteLoss(),
+                 *extra]
     try:
         return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
                          plugins=[AtomicCheckpointIO()], **trainer_arguments(cfg.trainer, run_dir))
@@ -101,6 +104,26 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     """Fit, then validate and (unless `test` is false: a search trial) test the best checkpoint; return (and save)
     the final metrics. `callbacks` are added to the configured ones (a search trial's pruning callback)."""
     check_buildable(cfg)  # first: its errors come before any data, model or Trainer work
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
+    _check_checkpoint_labels(cfg, ckpt_path)
+    # One run per directory; the processes a DDP launcher starts for the other ranks belong to rank 0's run.
+    with rundir.exclusive(run_dir) if rank_zero_only.rank == 0 else nullcontext():
+        return _train_in(cfg, run_dir, ckpt_path, callbacks, test)
+
+
+def _check_checkpoint_labels(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Every checkpoint the run loads (the one it resumes, model.init_checkpoint, a KD teacher) has its labels."""
+    for key, path in (("ckpt_path", ckpt_path), ("model.init_checkpoint", cfg.model.init_checkpoint),
+                      ("model.distillation.teacher_ckpt", cfg.model.distillation.teacher_ckpt)):
+        if path:
+            rundir.check_checkpoint_labels(path, cfg.data.label_names, key)
+
+
+def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: Sequence[Callback],
+              test: bool) -> dict[str, Any]:
+    """`train` in its resolved run directory, which this process holds."""
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
@@ -109,7 +132,6 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
     from src.modules.distillation import build_classifier
     from src.modules.model_builder import load_tokenizer
 
-    run_dir, ckpt_path = rundir.resolve_run_dir_and_ckpt(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = to_object(cfg)
     precision = announce_precision(cfg.trainer.precision, cfg.trainer.accelerator)
@@ -118,7 +140,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True
         wandb_id = _prepare_run_dir(cfg, run_dir, resuming=ckpt_path is not None)
         write_provenance(run_dir, command_line(), precision=asdict(precision))
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id)
+    loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id,
+                            resume=ckpt_path is not None)
     trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
@@ -198,10 +221,12 @@ def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str
 
 
 def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[str, Any]:
-    """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default <run>/eval/)."""
+    """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default
+    <run>/eval/<checkpoint name>.json, so each checkpoint keeps its own)."""
     if not ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
     cfg = compose_for_checkpoint(ckpt, overrides)
+    rundir.check_checkpoint_labels(ckpt, cfg.data.label_names, "ckpt")
     import lightning as L  # after the checks above: a wrong path or key is reported at once
 
     from src.datamodules.text_classification import TextClassificationDataModule
@@ -217,6 +242,6 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
                         logger=False, default_root_dir=str(eval_dir), enable_progress_bar=False)
     (results,) = trainer.test(model, datamodule=datamodule, verbose=False)
     summary = {"checkpoint": str(ckpt), "experiment": cfg.experiment, "test": {k: float(v) for k, v in results.items()}}
-    out = out or eval_dir / "metrics.json"
+    out = out or eval_dir / f"{ckpt.stem}.json"
     rundir.write_metrics(out.parent, summary, out.name)
     return summary

@@ -124,6 +124,8 @@ def _validate_data(data: DictConfig) -> None:
     require_choice("data.format", data.format, ["parquet", "csv", "json"])
     require(0.0 < data.val_size < 1.0, "data.val_size", "must be between 0 and 1")
     require(len(data.label_names) >= 2, "data.label_names", "needs at least two classes")
+    repeated = sorted({name for name in data.label_names if list(data.label_names).count(name) > 1})
+    require(not repeated, "data.label_names", f"{', '.join(repeated)} named twice: give every class its own name")
     require(data.max_length > 0, "data.max_length", "must be positive")
     require_choice("data.truncation", data.truncation, ["head", "head_tail"])
     require(0.0 <= data.head_fraction <= 1.0, "data.head_fraction", "a share of max_length in [0, 1]")

@@ -83,6 +83,11 @@ def test_bad_choice_value_lists_allowed() -> None:
         compose(["data.source=ftp"])
 
 
+def test_duplicate_label_names_are_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^Bad value for 'data\.label_names': negative named twice: give every"):
+        compose(["data.label_names=[negative,positive,negative]"])
+
+
 def test_unknown_callback_lists_registered() -> None:
     with pytest.raises(ConfigError, match=r"callbacks\.earlystop.*early_stopping"):
         compose(["callbacks.earlystop={}"])

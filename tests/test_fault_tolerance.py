@@ -2,12 +2,15 @@
 included) and ends bit-identical to the uninterrupted run."""
 
 import logging
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -15,6 +18,7 @@ from src import rundir
 from src.callbacks.checkpoint import AtomicCheckpointIO
 from src.config import compose, to_object
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
 from src.training import build_trainer, train
@@ -147,3 +151,82 @@ def test_a_write_killed_midway_leaves_the_old_file_and_the_resume_drops_its_rema
 def test_the_trainer_writes_checkpoints_through_the_atomic_writer(tmp_path: Path) -> None:
     trainer = build_trainer(to_object(compose(run_args(tmp_path, tmp_path))), tmp_path, [])
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+class _SecondTraining(L.Callback):
+    """Once the first training runs, start a second one in the same run directory and keep its result."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.done: subprocess.CompletedProcess | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.done = subprocess.run([sys.executable, "-m", "src.cli.train", *self.args], cwd=REPO,
+                                   capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # two trainings, one in a fresh interpreter: about a minute on a busy 2-core machine
+def test_a_second_training_in_a_held_run_dir_is_refused_naming_the_first(tmp_path: Path, data_cache: Path) -> None:
+    args = run_args(tmp_path, data_cache, "data.limit_train=16", "data.limit_val=8", "data.limit_test=8",
+                    "trainer.max_epochs=1", "callbacks=none")
+    second = _SecondTraining([*args, "seed=42"])
+    summary = train(compose([*args, "seed=7"]), callbacks=[second])
+    assert second.done.returncode == 2
+    [line] = [line for line in second.done.stderr.splitlines() if line.startswith("ERROR")]
+    assert f"Run directory {tmp_path} is in use by pid {os.getpid()} on {socket.gethostname()} since" in line
+    assert "Traceback" not in second.done.stderr
+    assert summary["seed"] == rundir.read_metrics(tmp_path)["seed"] == rundir.read_config(tmp_path)["seed"] == 7
+    assert not (tmp_path / "checkpoints" / "interrupted.ckpt").exists()
+
+
+def test_the_run_dir_lock_names_its_holder_and_dies_with_it(tmp_path: Path) -> None:
+    code = (f"from src.rundir import exclusive\nwith exclusive({str(tmp_path)!r}):\n"
+            "    print('held', flush=True); input()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        refused = pytest.raises(ConfigError, match=f"in use by pid {holder.pid} on {socket.gethostname()} since 20")
+        with refused, rundir.exclusive(tmp_path):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up runs, the kernel drops the lock
+        holder.wait()
+    with rundir.exclusive(tmp_path):
+        assert f"pid {os.getpid()} " in (tmp_path / rundir.LOCK_FILE).read_text()
+
+
+def test_a_run_that_fails_at_start_writes_no_checkpoint(tmp_path: Path, data_cache: Path) -> None:
+    with pytest.raises(DataError, match="/nonexistent/imdb"):
+        train(compose(run_args(tmp_path, data_cache, "data.path=/nonexistent/imdb", "callbacks=none")))
+    assert not list((tmp_path / "checkpoints").glob("*"))
+
+
+def test_ckpt_path_last_resumes_progress_not_the_newest_failed_start(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    experiment = Path("runs", "imdb_tiny")  # where ckpt_path=last looks without a run_dir
+    progress = experiment / "2026-01-01_10-00-00-000000" / "checkpoints" / "step-000003.ckpt"
+    failed = experiment / "2026-01-01_11-00-00-000000" / "checkpoints" / "interrupted.ckpt"
+    for path, step, mtime in ((progress, 3, 1_000_000), (failed, 0, 2_000_000)):
+        path.parent.mkdir(parents=True)
+        torch.save({"global_step": step}, path)
+        os.utime(path, (mtime, mtime))
+    assert resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last"])) == (
+        progress.parent.parent, str(progress))
+
+
+@pytest.mark.slow  # three 2-process DDP runs: about two minutes
+def test_ddp_sigkill_mid_epoch_2_resumes_bit_identical(tmp_path: Path, data_cache: Path) -> None:
+    # 64 rows / (2 ranks x 8 per batch) = 4 steps an epoch, 8 in all; step checkpoints at 3 and 6 (epoch 2).
+    full_dir, split_dir = tmp_path / "full", tmp_path / "split"
+    ddp = ("trainer=ddp_cpu", "trainer.max_epochs=2")
+    full = train_process(run_args(full_dir, data_cache, *ddp))
+    kill_at(7, run_args(split_dir, data_cache, *ddp))
+    assert newest_checkpoint([split_dir]).name == "step-000006.ckpt"
+    resumed = train_process(run_args(split_dir, data_cache, *ddp, "ckpt_path=last"))
+    assert resumed["global_step"] == full["global_step"] == 8
+    expected, got = weights(full_dir), weights(split_dir)
+    for name, tensor in expected.items():
+        torch.testing.assert_close(got[name], tensor, rtol=0, atol=0, msg=name)
+    assert resumed["test"] == full["test"]

@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from src import training
+from src import rundir, training
 from src.cli import eval as eval_entry
 from src.cli import train as train_entry
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.errors import HubUnreachableError
+from src.errors import ConfigError, HubUnreachableError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.training import train
@@ -139,6 +140,35 @@ def test_eval_prints_metrics_and_writes_json(make_cfg: MakeCfg, tmp_path: Path,
     assert re.search(rf"acc +│ +{written['test/acc']:.4f} │", printed)
     for key in ("test/acc", "test/f1_macro", "test/auroc"):
         assert 0.0 <= written[key] <= 1.0
+    assert eval_entry.main([f"ckpt={ckpt}"]) == 0  # default: named after the checkpoint, beside the others
+    assert json.loads((ckpt.parent.parent / "eval" / "last.json").read_text())["test"] == written
+
+
+def _three_class_checkpoint(cfg: DictConfig, path: Path) -> Path:
+    """A checkpoint of an untrained 3-class classifier, in the layout TextClassifier.from_checkpoint reads."""
+    module = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), ["negative", "neutral", "positive"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "hf_config": module.model.config.to_dict(), "global_step": 1}, path)
+    return path
+
+
+def test_a_checkpoint_with_other_labels_is_refused_by_eval_and_train(make_cfg: MakeCfg, tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    cfg = make_cfg()
+    run_dir = tmp_path / "two-class-run"
+    rundir.save_config(cfg, run_dir)
+    ckpt = _three_class_checkpoint(cfg, run_dir / "checkpoints" / "last.ckpt")
+    with caplog.at_level(logging.ERROR):
+        assert eval_entry.main([f"ckpt={ckpt}"]) == 2
+    assert caplog.records[-1].getMessage() == (
+        f"ckpt={ckpt} was trained on labels ['negative', 'neutral', 'positive'], but this run has data.label_names="
+        "['negative', 'positive']: use a checkpoint of a run with the same labels in the same order, or set "
+        "data.label_names to them.")
+    assert not (run_dir / "eval").exists()
+    for key in ("model.init_checkpoint", "ckpt_path"):
+        with pytest.raises(ConfigError, match=rf"^{key}=.* was trained on labels \['negative', 'neutral'"):
+            train(make_cfg(f"{key}={ckpt}"))
 
 
 def test_eval_missing_checkpoint_is_a_clear_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -201,3 +231,36 @@ def test_lightnings_leafspec_deprecation_is_filtered_for_its_module_only() -> No
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "LeafSpec" in line] == [
         "elsewhere.py:1: FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated"]
+
+
+def test_resume_appends_to_the_metric_history(make_cfg: MakeCfg) -> None:
+    args = ("data.limit_train=32", "data.limit_val=16", "data.limit_test=16", "data.max_length=32",
+            "data.batch_size=16", "trainer.log_every_n_steps=1")
+    run_dir = Path(train(make_cfg(*args, "trainer.max_epochs=1"))["run_dir"])
+    first = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    train(make_cfg(*args, "trainer.max_epochs=2", "ckpt_path=last"))
+    lines = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    assert sum(line.startswith("epoch,") for line in lines) == 1  # one header
+    both = pd.read_csv(run_dir / "csv" / "metrics.csv")
+    pd.testing.assert_frame_equal(both.iloc[: len(first)][first.columns], first)  # epoch 0, row for row
+    resumed = both.iloc[len(first):].dropna(subset=["train/loss"])
+    assert set(resumed["epoch"]) == {1} and list(resumed["step"]) == [2, 3]  # then the resumed epoch's steps
+
+
+def test_a_nan_loss_stops_the_run_with_one_line_and_exit_2(tmp_path: Path, data_cache: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    args = ["experiment=imdb_tiny", f"run_dir={tmp_path}", f"data.cache_dir={data_cache}", "logger=csv",
+            "trainer.enable_progress_bar=false", "model.optimizer.lr=1e6", *QUICK, "trainer.max_epochs=1"]
+    with caplog.at_level(logging.ERROR):
+        assert train_entry.main(args) == 2
+    [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.startswith("The training loss is nan at optimizer step 2 (epoch 0, learning rate ")
+    assert "model.optimizer.lr" in error and "trainer.precision=bf16-mixed" in error and "\n" not in error
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_make_train_with_an_empty_exp_prints_usage_instead_of_training() -> None:
+    done = subprocess.run(["make", "train", "EXP="], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout.startswith("usage: make train EXP=<experiment>")
+    assert " imdb_tiny " in done.stdout and "src.cli.train" not in done.stdout + done.stderr

@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
+from lightning.fabric.utilities.data import _set_sampler_epoch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from src.errors import ConfigError
@@ -77,14 +78,19 @@ class InterruptCheckpoint(Callback):
     An exception can come after a batch was fetched but before it was trained on; the loader has then moved past
     a batch that Lightning's progress will replay on resume. So this checkpoint carries the loader state of the
     last completed batch instead of the live one.
+
+    A run stopped before its first optimizer step (a failed start: missing data, an error in setup) has no
+    progress to keep, and writes nothing: an untrained `interrupted.ckpt` would look like progress to resume.
     """
 
     def __init__(self, dirpath: str | Path, filename: str = "interrupted") -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self._loader_state: list[dict[str, Any]] | None = None
         self._saving = False
+        self._start_step: int | None = None  # the global step training started (or resumed) at
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start_step = trainer.global_step
         self._remember_loader_state(trainer)
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
@@ -95,6 +101,8 @@ class InterruptCheckpoint(Callback):
         self._loader_state = loader._state_dicts() if loader is not None else None
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if self._start_step is None or trainer.global_step == self._start_step:
+            return  # no optimizer step in this process: nothing to keep (the resumed-from checkpoint still exists)
         self._saving = True
         try:
             trainer.save_checkpoint(self.path, weights_only=False)
@@ -108,18 +116,35 @@ class InterruptCheckpoint(Callback):
 
 
 class RestoreLoaderState(Callback):
-    """Loads the train loader's checkpointed position when Lightning skipped it (Lightning issue #20550).
+    """Resumes the train loader at its checkpointed position, in the order of the checkpointed epoch.
 
-    An LR schedule that reads `trainer.estimated_stepping_batches` in configure_optimizers (this project's do)
-    makes Lightning build the train loader before the checkpoint is restored, and the saved loader state is then
-    never loaded: the resumed epoch would start over. This loads it and restarts the iterator, as Lightning's own
-    resume path does when the loader is built after the restore."""
+    Lightning builds the resumed loader's iterator before it sets the samplers' epoch (that comes at the
+    epoch's start). A sampler that draws its order when iterated — DDP's DistributedSampler(Wrapper) —
+    then replays epoch 0's order in any later epoch: a run resumed mid-epoch 2 re-saw and skipped batches.
+    And when an LR schedule reads `trainer.estimated_stepping_batches` in configure_optimizers (this
+    project's do), Lightning builds the loader before the checkpoint is restored and never loads its state
+    (Lightning issue #20550). So at train start this sets the epoch, loads the checkpoint's loader state
+    and restarts the iterator, as Lightning's own resume path would with the epoch already set."""
+
+    def __init__(self) -> None:
+        self._states: list[dict[str, Any]] = []
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+                           ) -> None:
+        self._states = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get(
+            "combined_loader", [])
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        fit_loop = trainer.fit_loop
-        if fit_loop._combined_loader_states_to_load and fit_loop._data_fetcher is not None:
-            fit_loop._load_combined_loader_states()
-            iter(fit_loop._data_fetcher)
+        fit_loop, states = trainer.fit_loop, self._states
+        self._states = []
+        # Lightning's condition for loading a loader state: an epoch left unfinished (or a max_steps run).
+        if not states or not fit_loop.restarting or None in (fit_loop._combined_loader, fit_loop._data_fetcher):
+            return
+        for loader in fit_loop._combined_loader.flattened:
+            _set_sampler_epoch(loader, fit_loop.epoch_progress.current.processed)
+        fit_loop._combined_loader._load_state_dicts(states)
+        fit_loop._combined_loader_states_to_load = []
+        iter(fit_loop._data_fetcher)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

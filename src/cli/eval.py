@@ -2,7 +2,8 @@
 
     python -m src.cli.eval ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt [data.limit_test=null] [out=metrics.json]
 
-Prints the metrics table and writes metrics JSON (default: <run_dir>/eval/metrics.json).
+Prints the metrics table and writes metrics JSON (default: <run_dir>/eval/<checkpoint name>.json, e.g. last.json).
+A checkpoint trained on other labels than the run's data.label_names is refused.
 """
 
 import logging
@@ -21,7 +22,7 @@ log = logging.getLogger("src.cli.eval")
 @dataclass
 class EvalOptions:
     ckpt: Path = MISSING  # runs/<experiment>/<run>/checkpoints/last.ckpt
-    out: Path | None = None  # default <run_dir>/eval/metrics.json
+    out: Path | None = None  # default <run_dir>/eval/<checkpoint name>.json
 
 
 @entry_point(log)

@@ -112,7 +112,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(
     design = _tiny(tmp_path, data_cache)
     run = design.runs()[0]
     (run.run_dir / "checkpoints").mkdir(parents=True)
-    torch.save({}, run.run_dir / "checkpoints" / "interrupted.ckpt")  # intact: resume skips damaged checkpoints
+    # intact and past step 0: resume skips damaged checkpoints and those of a failed start
+    torch.save({"global_step": 3}, run.run_dir / "checkpoints" / "interrupted.ckpt")
     seen = []
     monkeypatch.setattr(runner, "train", lambda cfg, *_: seen.append(cfg) or {})
     runner.execute(design, run)
