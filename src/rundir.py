@@ -160,21 +160,14 @@ def remove_partial_writes(run_dir: Path) -> list[Path]:
     return partial
 
 
-def checkpoint_contents(path: str | Path) -> dict[str, Any]:
-    """An intact checkpoint's dictionary, its tensors memory-mapped (not read): for its small entries."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-
-
 def checkpoint_step(path: Path) -> int:
     """The global step an intact Lightning checkpoint was saved at."""
-    return int(checkpoint_contents(path).get("global_step", 0))
+    return int(load_checkpoint(path, mmap=True, keys=()).get("global_step", 0))
 
 
 def check_checkpoint_labels(ckpt: str | Path, label_names: Sequence[str], key: str) -> None:
     """Refuse a checkpoint whose model was trained on other labels (names or order) than `label_names`."""
-    saved = checkpoint_contents(ckpt).get("hyper_parameters", {}).get("label_names")
+    saved = load_checkpoint(ckpt, mmap=True, keys=()).get("hyper_parameters", {}).get("label_names")
     if saved is not None and list(saved) != list(label_names):
         raise ConfigError(f"{key}={ckpt} was trained on labels {list(saved)}, but this run has data.label_names="
                           f"{list(label_names)}: use a checkpoint of a run with the same labels in the same order, "
