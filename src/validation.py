@@ -18,6 +18,7 @@ from omegaconf.errors import InterpolationResolutionError
 from src.errors import ConfigError
 from src.instantiate import TARGET, close_matches, is_spec
 from src.schemas import FINETUNE_MODES, PRETRAIN_OBJECTIVES
+from src.seeds import SEED_LIMIT
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning).
 PRECISIONS = ["32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true"]
@@ -38,7 +39,8 @@ def require(condition: bool, key: str, problem: str) -> None:
 
 def validate_run_config(cfg: DictConfig) -> None:
     """Validate every group without importing torch, transformers, datasets or lightning."""
-    require(cfg.seed >= 0, "seed", "must be a non-negative integer (it seeds numpy SeedSequence streams)")
+    require(0 <= cfg.seed < SEED_LIMIT, "seed",
+            f"{cfg.seed} is out of range: use an integer in [0, 2**32) (one 32-bit word of every random stream)")
     _validate_data(cfg.data)
     _validate_model(cfg.model)
     _validate_positions(cfg.model, cfg.data.max_length)
