@@ -1,5 +1,5 @@
 """Committed reports: `make reports` re-renders every file identically; README and docs quote their figures under
-their labels."""
+their labels; a report made from a dirty tree carries its diff."""
 
 import re
 import shutil
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from src import provenance
 from src.config import REPO_ROOT
 from src.experiments.archive import render, report_dirs
+from src.experiments.summary import provenance_markdown
 
 REPORTS = REPO_ROOT / "reports"
 # A quoted result: 88.3 %, 1.52×, 0.869 (a count such as 25,000 or a version such as 2.13.0 is not one).
@@ -160,3 +162,17 @@ def test_a_figure_under_another_label_or_without_one_is_caught() -> None:
     assert _misquoted("README", "test accuracy 0.908 vs 0.9018", links) == [
         f"README: 0.9018 is not under ['test/acc'] in {links}"]
 
+
+def test_a_dirty_tree_leaves_its_diff_beside_the_provenance_and_the_report_links_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {"status": " M src/seeds.py\n", "rev-parse": "abc123\n", "diff": "diff --git a/src/seeds.py\n"}
+    monkeypatch.setattr(provenance, "_git", lambda command, *args: answers[command])
+    provenance.write_provenance(tmp_path, "make design DESIGN=toy")
+    assert (tmp_path / provenance.DIFF_FILE).read_text() == "diff --git a/src/seeds.py\n"
+    assert "- code: commit `abc123` with uncommitted changes ([uncommitted.diff](uncommitted.diff))" in (
+        provenance_markdown(tmp_path))
+    answers["status"] = ""  # committed since: a stale diff is removed
+    provenance.write_provenance(tmp_path, "make design DESIGN=toy")
+    assert not (tmp_path / provenance.DIFF_FILE).exists()
+    assert "- code: commit `abc123`\n" in provenance_markdown(tmp_path)

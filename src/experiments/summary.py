@@ -20,6 +20,7 @@ from src.experiments.results import (
     load_results,
     training_losses,
 )
+from src.provenance import DIFF_FILE
 from src.rundir import atomic_write_text
 
 
@@ -232,10 +233,16 @@ def provenance_markdown(out: Path) -> str:
     isa = ", ".join(name for name in ("avx2", "avx512", "vnni", "amx") if machine.get(name)) or "none of note"
     return "\n".join([
         f"- command: `{record['command']}`",
-        f"- code: commit `{git['commit']}`{' with uncommitted changes' if git['dirty'] else ''}",
+        f"- code: commit `{git['commit']}`{_uncommitted(out) if git['dirty'] else ''}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores (ISA: {isa}); Python {record['python']}",
         "- packages: " + ", ".join(f"{name} {version}" for name, version in record["packages"].items()),
     ])
+
+
+def _uncommitted(out: Path) -> str:
+    """How the provenance line names uncommitted changes: with their diff when it was recorded."""
+    diff = out / DIFF_FILE
+    return f" with uncommitted changes ([{DIFF_FILE}]({DIFF_FILE}))" if diff.is_file() else " with uncommitted changes"
 
 
 def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, Path]:
