@@ -35,17 +35,21 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+DIFF_FILE = "uncommitted.diff"  # beside provenance.json when the work tree had uncommitted changes
+
+
+def _git(*args: str) -> str | None:
+    """The output of a git command in the repository (None outside a git checkout)."""
+    try:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def git_state() -> dict[str, Any]:
     """The commit and whether the work tree had uncommitted changes (None outside a git checkout)."""
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+    status, commit = _git("status", "--porcelain", "--untracked-files=no"), _git("rev-parse", "HEAD")
+    return {"commit": commit and commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
 def provenance(command: str, **extra: Any) -> dict[str, Any]:
@@ -57,7 +61,11 @@ def provenance(command: str, **extra: Any) -> dict[str, Any]:
 
 
 def write_provenance(directory: Path, command: str, **extra: Any) -> Path:
-    """<directory>/provenance.json for `command`."""
+    """<directory>/provenance.json for `command`; with uncommitted changes, their diff against the commit beside it
+    (uncommitted.diff), so a result made from a dirty tree still names its exact code."""
     directory.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(directory / "provenance.json",
-                             json.dumps(provenance(command, **extra), indent=2) + "\n")
+    record = provenance(command, **extra)
+    (directory / DIFF_FILE).unlink(missing_ok=True)
+    if record["git"]["dirty"]:
+        atomic_write_text(directory / DIFF_FILE, _git("diff", "HEAD") or "")
+    return atomic_write_text(directory / "provenance.json", json.dumps(record, indent=2) + "\n")

@@ -18,6 +18,7 @@ from omegaconf.errors import InterpolationResolutionError
 from src.errors import ConfigError
 from src.instantiate import TARGET, check_signature, close_matches, is_spec, target_signature
 from src.schemas import EVAL_METRICS, FINETUNE_MODES, PRETRAIN_OBJECTIVES, TRAIN_METRICS
+from src.seeds import SEED_LIMIT
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning); auto is
 # resolved by src.hardware.choose_precision when the run starts.
@@ -48,7 +49,8 @@ def require(condition: bool, key: str, problem: str) -> None:
 
 def validate_run_config(cfg: DictConfig) -> None:
     """Validate every group without importing torch, transformers, datasets or lightning."""
-    require(cfg.seed >= 0, "seed", "must be a non-negative integer (it seeds numpy SeedSequence streams)")
+    require(0 <= cfg.seed < SEED_LIMIT, "seed",
+            f"{cfg.seed} is out of range: use an integer in [0, 2**32) (one 32-bit word of every random stream)")
     _validate_data(cfg.data)
     _validate_model(cfg.model)
     _validate_positions(cfg.model, cfg.data.max_length)

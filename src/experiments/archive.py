@@ -20,7 +20,7 @@ from pathlib import Path
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments.summary import write_report
-from src.provenance import write_provenance
+from src.provenance import DIFF_FILE, write_provenance
 
 log = logging.getLogger(__name__)
 REPORTS_ROOT = Path("reports")
@@ -38,11 +38,13 @@ def record_provenance(results_dir: Path, argv: list[str]) -> Path:
 
 
 def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
-    """Replace report_dir's raw files with results_dir's (no checkpoints), then render the report there."""
+    """Replace report_dir's raw files with results_dir's (no checkpoints; the diff of a dirty tree beside its
+    provenance), then render the report there."""
     shutil.rmtree(report_dir / "runs", ignore_errors=True)
     report_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("design.yaml", "provenance.json", "trials.csv"):
-        if name != "trials.csv" or (results_dir / name).is_file():  # trials.csv: designs with a TPE search
+    (report_dir / DIFF_FILE).unlink(missing_ok=True)
+    for name in ("design.yaml", "provenance.json", "trials.csv", DIFF_FILE):
+        if name in ("design.yaml", "provenance.json") or (results_dir / name).is_file():  # TPE search; dirty tree
             shutil.copy2(results_dir / name, report_dir / name)
     for finished in sorted(results_dir.glob("runs/*/seed*/metrics.json")):
         run = finished.parent

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.stats import entropy as scipy_entropy
 
 from src.errors import ConfigError
 from src.experiments import stats
@@ -167,6 +168,39 @@ def training_losses(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "seed", "first", "last"])
 
 
+LEARNED_FRACTION = 0.85  # a final training loss at or above this share of the class-prior entropy: did not learn
+LEARNING_COLUMNS = ["arm", "final_loss", "prior_entropy", "val_metric", "majority", "learned"]
+
+
+def learning_check(results: Results) -> pd.DataFrame:
+    """Per arm (means over seeds): final training loss vs the training split's class-prior entropy, the validation
+    counterpart of the primary metric vs a majority-class predictor's, and whether the arm learned (neither check
+    failed; an arm without a training log is judged on validation alone)."""
+    metric = "val/" + results.metric.rsplit("/", 1)[-1]
+    losses = training_losses(results).set_index(["arm", "seed"])["last"]
+    rows = [{"arm": run["arm"], "final_loss": losses.get((run["arm"], run["seed"]), np.nan),
+             "val_metric": run.get(metric, np.nan), **_prior_baseline(results, run["run_dir"], metric)}
+            for run in results.runs.to_dict("records")]
+    table = pd.DataFrame(rows).groupby("arm", sort=False).mean().reindex(results.arms).reset_index()
+    stuck = table["final_loss"] >= LEARNED_FRACTION * table["prior_entropy"]
+    better = stats.higher_is_better(metric)
+    at_majority = table["val_metric"] <= table["majority"] if better else table["val_metric"] >= table["majority"]
+    table["learned"] = ~(stuck | at_majority)
+    return table[LEARNING_COLUMNS]
+
+
+def _prior_baseline(results: Results, run_dir: str, metric: str) -> dict[str, float]:
+    """The class-prior entropy of a run's training split (its validation class shares, times
+    `data.train_class_fractions` when it sliced the training split) and `metric` of predicting the validation
+    class shares for every validation example (the majority class by argmax)."""
+    probs, labels = read_predictions(results.run_path(run_dir), "validation")
+    shares = np.bincount(labels, minlength=probs.shape[1]) / len(labels)
+    fractions = ((read_config(results.run_path(run_dir)) or {}).get("data") or {}).get("train_class_fractions")
+    train_shares = shares * np.asarray(fractions if fractions else 1.0)
+    majority = stats.metric_fn(metric)(labels, np.tile(shares, (len(labels), 1)))
+    return {"prior_entropy": float(scipy_entropy(train_shares)), "majority": float(majority)}
+
+
 def arm_table(results: Results, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.DataFrame:
     """Per arm and metric: n, mean, std and the 95 % t-interval over seeds."""
     rows = []
@@ -196,6 +230,7 @@ COMPARISON_COLUMNS = [
     "aso_eps_min",
     "primary_p_holm",
     "significant",
+    "learned",
     "pooled_diff",
     "boot_low",
     "boot_high",
@@ -205,7 +240,8 @@ COMPARISON_COLUMNS = [
 
 def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFrame:
     """Every arm vs the control on the primary metric: seed-paired tests (each Holm-corrected over the planned
-    family), ASO, d, the primary test's decision at alpha, and the example-level bootstrap CI and McNemar."""
+    family), ASO, d, the primary test's decision at alpha, whether both arms learned (else the comparison is no
+    test of the method), and the example-level clustered bootstrap CI and McNemar (accuracy only)."""
     if results.control not in results.arms:  # e.g. a sweep agent's first runs: nothing to compare with yet
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
     rows = [
@@ -213,10 +249,13 @@ def compare_to_control(results: Results, n_resamples: int = 1000) -> pd.DataFram
         for arm in results.arms
         if arm != results.control
     ]
-    table = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if "holm" not in c and c != "significant"])
+    decided = ("significant", "learned")
+    table = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if "holm" not in c and c not in decided])
     for test in stats.P_TESTS:
         table[f"{test}_p_holm"] = stats.holm(table[f"{test}_p"].tolist(), results.family_size)
     table["primary_p_holm"], table["significant"] = _primary_decision(table, results.primary_test, results.alpha)
+    learned = learning_check(results).set_index("arm")["learned"]
+    table["learned"] = table["arm"].map(learned) & learned[results.control]  # else not a test of the method
     return table[COMPARISON_COLUMNS]
 
 
@@ -240,13 +279,28 @@ def _primary_decision(table: pd.DataFrame, test: str, alpha: float) -> tuple[pd.
 
 
 def _example_level(results: Results, arm: str, n_resamples: int) -> dict[str, Any]:
-    """Bootstrap CI of the metric difference over the seed-paired test examples; McNemar per seed."""
+    """Bootstrap CI of the metric difference over test examples (clustered: an example with all its seeds); McNemar
+    per seed when the metric is accuracy."""
     paired = _paired_predictions(results, arm)
     if not paired:
         return {"pooled_diff": np.nan, "boot_low": np.nan, "boot_high": np.nan, "mcnemar_p": ""}
-    labels = np.concatenate([a[1] for _, a, _ in paired])
-    probs_arm = np.concatenate([a[0] for _, a, _ in paired])
-    probs_control = np.concatenate([c[0] for _, _, c in paired])
-    diff, low, high = stats.bootstrap_difference(labels, probs_arm, probs_control, results.metric, n_resamples)
+    labels = np.stack([a[1] for _, a, _ in paired])
+    probs_arm, probs_control = np.stack([a[0] for _, a, _ in paired]), np.stack([c[0] for _, _, c in paired])
+    if _same_examples_every_seed(results, arm, labels):
+        diff, low, high = stats.bootstrap_difference(labels, probs_arm, probs_control, results.metric, n_resamples)
+    else:  # a row index is not one example across seeds: no clustered CI
+        diff, low, high = stats.pooled_difference(labels, probs_arm, probs_control, results.metric), np.nan, np.nan
     mcnemar = [f"{stats.mcnemar_test(a[1], a[0].argmax(1), c[0].argmax(1)):.3g}" for _, a, c in paired]
-    return {"pooled_diff": diff, "boot_low": low, "boot_high": high, "mcnemar_p": "/".join(mcnemar)}
+    return {"pooled_diff": diff, "boot_low": low, "boot_high": high,
+            "mcnemar_p": "/".join(mcnemar) if stats.is_accuracy(results.metric) else ""}
+
+
+def _same_examples_every_seed(results: Results, arm: str, labels: np.ndarray) -> bool:
+    """Whether each row index is one example on every seed: one seed, or the whole test split (no seed-drawn
+    `data.limit_test` subset smaller than it) with the same labels on every seed."""
+    if len(labels) == 1:
+        return True
+    runs = results.runs[results.runs["arm"].isin([arm, results.control])]
+    limits = [(read_config(results.run_path(r)) or {}).get("data", {}).get("limit_test") for r in runs["run_dir"]]
+    whole = all(limit is None or labels.shape[1] < limit for limit in limits)
+    return whole and bool((labels == labels[0]).all())

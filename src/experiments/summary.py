@@ -11,13 +11,16 @@ import pandas as pd
 from src.experiments import stats
 from src.experiments.plots import save_plots
 from src.experiments.results import (
+    LEARNED_FRACTION,
     VALIDATION_METRICS,
     Results,
     arm_table,
     compare_to_control,
+    learning_check,
     load_results,
     training_losses,
 )
+from src.provenance import DIFF_FILE
 from src.rundir import atomic_write_text
 
 
@@ -65,23 +68,35 @@ def comparison_markdown(results: Results, arms: pd.DataFrame, comparisons: pd.Da
     lines = [
         "| arm | mean [95% CI] | mean Δ vs control | pooled Δ [bootstrap 95% CI] | Cohen's d | "
         + " | ".join(headers)
-        + f" | significant (α={results.alpha:g}) | McNemar p (per seed) |",
+        + f" | significant (α={results.alpha:g}) | McNemar p (accuracy, per seed) |",
         "|---|---|---:|---|---:|" + "---:|" * len(tests) + "---|---|",
     ]
-    control = primary.loc[results.control]
+    control, learned = primary.loc[results.control], learning_check(results).set_index("arm")["learned"]
     lines.append(
-        f"| **{results.control}** (control) | {_fmt(control['mean'])} "
+        f"| **{results.control}** (control){_stuck(learned[results.control])} | {_fmt(control['mean'])} "
         f"[{_fmt(control['ci_low'])}, {_fmt(control['ci_high'])}] | | | |" + " |" * len(tests) + " | |"
     )
     for row in comparisons.itertuples():
         arm = primary.loc[row.arm]
         lines.append(
-            f"| {row.arm} | {_fmt(arm['mean'])} [{_fmt(arm['ci_low'])}, {_fmt(arm['ci_high'])}] "
-            f"| {row.diff_mean:+.4f} | {_fmt(row.pooled_diff)} [{_fmt(row.boot_low)}, {_fmt(row.boot_high)}] "
-            f"| {_fmt(row.cohens_d, 2)} | " + " | ".join(_test_cell(row, t) for t in tests)
-            + f" | {'**yes**' if row.significant else 'no'} | {row.mcnemar_p} |"
+            f"| {row.arm}{_stuck(learned[row.arm])} | {_fmt(arm['mean'])} [{_fmt(arm['ci_low'])}, "
+            f"{_fmt(arm['ci_high'])}] | {row.diff_mean:+.4f} | {_fmt(row.pooled_diff)} [{_fmt(row.boot_low)}, "
+            f"{_fmt(row.boot_high)}] | {_fmt(row.cohens_d, 2)} | " + " | ".join(_test_cell(row, t) for t in tests)
+            + f" | {_decision(row)} | {row.mcnemar_p or 'n/a'} |"
         )
     return "\n".join(lines) + "\n\n" + tests_paragraph(results, comparisons)
+
+
+def _stuck(learned: bool) -> str:
+    """The mark of an arm that did not learn (see the training section), after its name."""
+    return "" if learned else " (did not learn)"
+
+
+def _decision(row: tuple) -> str:
+    """The primary test's verdict; a comparison with an arm that did not learn is no evidence either way."""
+    if not row.learned:
+        return f"{'yes' if row.significant else 'no'}, not a test of the method"
+    return "**yes**" if row.significant else "no"
 
 
 def tests_paragraph(results: Results, comparisons: pd.DataFrame) -> str:
@@ -108,8 +123,12 @@ def tests_paragraph(results: Results, comparisons: pd.DataFrame) -> str:
         "confidence 1 − α Bonferroni-corrected over m; below 0.5 the arm is better than the control, and deepsig "
         f"recommends requiring eps_min < {stats.ASO_THRESHOLD}; not a p-value, not Holm-corrected. "
         f"Smallest attainable p with n = {n} seeds: {floors}. Cohen's d = mean/std of the seed-paired "
-        "differences; pooled Δ = the metric on all seeds' test predictions pooled, with a paired bootstrap CI "
-        "over those examples; McNemar on each seed's test predictions (uncorrected)."
+        "differences; pooled Δ = the metric on all seeds' test predictions pooled, with a percentile-bootstrap CI "
+        "clustered by test example (a resample draws examples, each with every seed's predictions of both arms; "
+        "n/a when the seeds tested different examples). McNemar's test compares correct/wrong, i.e. accuracy: "
+        "it is given on each seed's test predictions (uncorrected) when the primary metric is accuracy, else n/a. "
+        "A comparison with an arm (or control) that did not learn is shown but marked not a test of the method: "
+        "it measures that arm's failure to train, not the method."
     )
     warning = stats.significance_floor(test, n, alpha, m)
     return f"{text}\n\n**{warning}**" if warning else text
@@ -179,24 +198,29 @@ def search_markdown(results: Results) -> str:
 
 
 def training_markdown(results: Results) -> str:
-    """First and final training loss per trained arm (mean ± std over seeds): does every arm learn?"""
-    losses = training_losses(results)
-    if losses.empty:
-        return "No trained arms."
-    lines = ["| arm | n | first logged train/loss | final train/loss (last quarter of logged steps) |",
-             "|---|---:|---:|---:|"]
+    """First and final training loss per arm (mean ± std over seeds) and the learning check: does every arm learn?"""
+    losses, check = training_losses(results), learning_check(results).set_index("arm")
+    metric = "val/" + results.metric.rsplit("/", 1)[-1]
+    lines = ["| arm | n | first logged train/loss | final train/loss (last quarter of logged steps) | class-prior "
+             f"entropy | {metric} (majority class) | learned |", "|---|---:|---:|---:|---:|---:|---|"]
     for arm in results.arms:
-        runs = losses[losses["arm"] == arm]
-        if runs.empty:
-            continue
-        lines.append(f"| {arm} | {len(runs)} | {_fmt(runs['first'].mean())} ± {_fmt(runs['first'].std())} "
-                     f"| {_fmt(runs['last'].mean())} ± {_fmt(runs['last'].std())} |")
+        runs, row = losses[losses["arm"] == arm], check.loc[arm]
+        first, last = ("–", "–") if runs.empty else (
+            f"{_fmt(runs[c].mean())} ± {_fmt(runs[c].std())}" for c in ("first", "last"))
+        verdict = "yes" if row.learned else "**did not learn**"
+        lines.append(f"| {arm} | {len(results.values(arm))} | {first} | {last} | {_fmt(row.prior_entropy, 3)} "
+                     f"| {_fmt(row.val_metric)} ({_fmt(row.majority)}) | {verdict} |")
     chance = math.log(len(results.label_names))
     return "\n".join(lines) + (
         f"\n\n`train/loss` is the plain NLL of each training batch (the optimised objective, with class weights, "
         f"smoothing or penalties, is logged as `train/objective`). Chance on balanced training data is ln "
         f"{len(results.label_names)} = {chance:.3f}; on an imbalanced training split, predicting its class prior "
-        "already scores that prior's entropy (e.g. 0.500 at 4:1).")
+        "already scores that prior's entropy (e.g. 0.500 at 4:1). The class-prior entropy is that of the training "
+        "split's class shares (the validation shares, times `data.train_class_fractions` when the training split "
+        f"was sliced). An arm **did not learn** when its mean final training loss is at least "
+        f"{LEARNED_FRACTION * 100:.0f} % of that entropy, or its mean `{metric}` is no better than predicting the "
+        "majority class on validation (in brackets); baselines and fusions, which log no training loss, are judged on "
+        "validation alone. The comparisons of an arm that did not learn are shown but are not a test of the method.")
 
 
 def provenance_markdown(out: Path) -> str:
@@ -209,10 +233,16 @@ def provenance_markdown(out: Path) -> str:
     isa = ", ".join(name for name in ("avx2", "avx512", "vnni", "amx") if machine.get(name)) or "none of note"
     return "\n".join([
         f"- command: `{record['command']}`",
-        f"- code: commit `{git['commit']}`{' with uncommitted changes' if git['dirty'] else ''}",
+        f"- code: commit `{git['commit']}`{_uncommitted(out) if git['dirty'] else ''}",
         f"- machine: {machine['cpu']}, {machine['cores']} cores (ISA: {isa}); Python {record['python']}",
         "- packages: " + ", ".join(f"{name} {version}" for name, version in record["packages"].items()),
     ])
+
+
+def _uncommitted(out: Path) -> str:
+    """How the provenance line names uncommitted changes: with their diff when it was recorded."""
+    diff = out / DIFF_FILE
+    return f" with uncommitted changes ([{DIFF_FILE}]({DIFF_FILE}))" if diff.is_file() else " with uncommitted changes"
 
 
 def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, Path]:

@@ -16,6 +16,7 @@ import yaml
 from nbclient import NotebookClient
 from omegaconf import DictConfig
 
+from src import provenance as code_provenance
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.experiments import runner
@@ -283,9 +284,11 @@ def test_changed_arms_are_never_silently_reused(provenance: Provenance) -> None:
 
 
 def test_published_report_is_self_contained_and_rerenders_identically(
-    tiny_results: tuple[Design, list[str]], tmp_path: Path
+    tiny_results: tuple[Design, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = shutil.copytree(tiny_results[0].results_dir, tmp_path / "results" / "tiny")
+    answers = {"status": " M src/seeds.py\n", "rev-parse": "abc123\n", "diff": "diff --git a/src/seeds.py\n"}
+    monkeypatch.setattr(code_provenance, "_git", lambda command, *args: answers[command])  # a dirty tree
     record_provenance(results, ["tiny", "publish=true"])
     report = tmp_path / "reports" / "tiny"
     publish(results, report)
@@ -293,6 +296,8 @@ def test_published_report_is_self_contained_and_rerenders_identically(
     summary = (report / "summary.md").read_text()
     assert "Selected on validation (`val/f1_macro`" in summary
     assert "python -m src.cli.design tiny publish=true" in summary
+    assert (report / code_provenance.DIFF_FILE).read_text() == answers["diff"]  # the diff travels with the report
+    assert "commit `abc123` with uncommitted changes ([uncommitted.diff](uncommitted.diff))" in summary
     shutil.rmtree(results)  # the report must not need the original run folders
     files = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
     write_report(report, n_resamples=1000)

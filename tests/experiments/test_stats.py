@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 from deepsig import aso
 from scipy import stats as sps
+from sklearn.metrics import f1_score as sk_f1
 from statsmodels.stats.multitest import multipletests
 
 from src.errors import ConfigError
 from src.experiments import stats
 from src.experiments.design_spec import load_design
-from src.experiments.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control
-from src.experiments.summary import comparison_markdown
+from src.experiments.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control, learning_check
+from src.experiments.summary import comparison_markdown, training_markdown
 
 ARM = [0.81, 0.84, 0.80, 0.86, 0.83]
 CONTROL = [0.79, 0.80, 0.81, 0.82, 0.80]
@@ -151,20 +152,24 @@ def test_aso_leaves_numpy_global_generator_alone() -> None:
     assert np.random.random() == expected
 
 
-def _results(tmp_path: Path, primary_test: str) -> Results:
-    """Three seeds of a control, an arm better on every seed, an identical arm; one planned arm never ran."""
+def _results(tmp_path: Path, primary_test: str, same_val_acc: float = 0.75) -> Results:
+    """Three seeds of a control, an arm better on every seed, an identical arm; one planned arm never ran.
+    Validation: balanced labels (the majority class scores 0.5), test predictions reused; no training logs."""
     labels = np.array([0, 1, 0, 1])
     scores = {"control": [0.80, 0.81, 0.79], "better": [0.84, 0.86, 0.85], "same": [0.80, 0.81, 0.79]}
+    val_acc = {"control": 0.75, "better": 1.0, "same": same_val_acc}
     rows = []
     for arm, values in scores.items():
         for seed, value in enumerate(values, start=1):
             run_dir = tmp_path / arm / f"seed{seed}"
             run_dir.mkdir(parents=True)
             probs = np.eye(2)[labels if arm == "better" else np.array([0, 1, 1, 1])]
-            pd.DataFrame({"label": labels, "prob_neg": probs[:, 0], "prob_pos": probs[:, 1]}).to_csv(
-                run_dir / "predictions_test.csv", index=False
-            )
-            rows.append({"arm": arm, "seed": seed, "test/acc": value, "run_dir": str(run_dir)})
+            for split in ("test", "validation"):
+                pd.DataFrame({"label": labels, "prob_neg": probs[:, 0], "prob_pos": probs[:, 1]}).to_csv(
+                    run_dir / f"predictions_{split}.csv", index=False
+                )
+            rows.append({"arm": arm, "seed": seed, "val/acc": val_acc[arm], "test/acc": value,
+                         "run_dir": str(run_dir)})
     record = {
         "name": "toy",
         "control": "control",
@@ -208,6 +213,55 @@ def test_report_states_family_alpha_floor_and_warns(tmp_path: Path) -> None:
     assert "**WARNING: with 3 seeds" in text and "Use at least 7 seeds" in text
 
 
+def test_arm_at_the_majority_class_or_the_prior_entropy_did_not_learn(tmp_path: Path) -> None:
+    # `same` scores 0.5 on validation, what predicting the majority class of the balanced labels scores;
+    # `better` logs a final training loss of 0.60 = 87 % of ln 2 (the prior entropy of balanced classes).
+    results = _results(tmp_path, "t", same_val_acc=0.5)
+    for seed in (1, 2, 3):
+        log = tmp_path / "better" / f"seed{seed}" / "csv"
+        log.mkdir()
+        pd.DataFrame({"step": [0, 1, 2, 3], "train/loss": [0.69, 0.65, 0.62, 0.60]}).to_csv(log / "metrics.csv")
+    check = learning_check(results).set_index("arm")
+    assert check.loc["better", "prior_entropy"] == pytest.approx(math.log(2))
+    assert check.loc["better", "final_loss"] == pytest.approx(0.60)  # the last quarter of 4 logged steps
+    assert check["majority"].tolist() == [0.5, 0.5, 0.5]
+    assert check["learned"].tolist() == [True, False, False]  # control, better, same
+    table = compare_to_control(results, n_resamples=20)
+    assert table["learned"].tolist() == [False, False]
+    text = comparison_markdown(results, arm_table(results, ("test/acc",)), table)  # paired t: no floor warning
+    assert "| better (did not learn) |" in text and "| no, not a test of the method |" in text
+    training = training_markdown(results)
+    assert "| better | 3 | 0.6900 ± 0.0000 | 0.6000 ± 0.0000 | 0.693 | 1.0000 (0.5000) | **did not learn** |" in (
+        training)
+    assert "| same | 3 | – | – | 0.693 | 0.5000 (0.5000) | **did not learn** |" in training
+
+
+def test_prior_entropy_follows_the_training_class_fractions(tmp_path: Path) -> None:
+    results = _results(tmp_path, "t")
+    for run_dir in results.runs["run_dir"]:
+        (Path(run_dir) / "config.yaml").write_text("data: {train_class_fractions: [1.0, 0.25]}\n")
+    # Balanced validation times fractions 1 : 0.25 -> training shares 0.8 / 0.2.
+    entropy = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))
+    assert learning_check(results)["prior_entropy"].tolist() == pytest.approx([entropy] * 3)
+
+
+def test_mcnemar_is_given_for_accuracy_only(tmp_path: Path) -> None:
+    results = _results(tmp_path, "t")
+    assert compare_to_control(results, n_resamples=20)["mcnemar_p"].tolist() == ["1/1/1", "1/1/1"]
+    results.record["metric"] = "test/f1_macro"
+    results.runs["test/f1_macro"], results.runs["val/f1_macro"] = results.runs["test/acc"], 0.75
+    assert compare_to_control(results, n_resamples=20)["mcnemar_p"].tolist() == ["", ""]
+
+
+def test_seeds_that_tested_different_examples_get_no_clustered_ci(tmp_path: Path) -> None:
+    results = _results(tmp_path, "t")
+    for run_dir in results.runs["run_dir"]:
+        (Path(run_dir) / "config.yaml").write_text("data: {limit_test: 4}\n")  # a seed-drawn subset of 4 rows
+    table = compare_to_control(results, n_resamples=20).set_index("arm")
+    assert table.loc["better", "pooled_diff"] == pytest.approx(0.25)
+    assert math.isnan(table.loc["better", "boot_low"]) and math.isnan(table.loc["better", "boot_high"])
+
+
 def test_design_rejects_an_unknown_primary_test_or_alpha(tmp_path: Path) -> None:
     path = tmp_path / "d.yaml"
     path.write_text("arms: {control: [], other: []}\nprimary_test: anova\n")
@@ -245,12 +299,51 @@ def test_bootstrap_difference_brackets_the_observed_difference() -> None:
     labels = rng.integers(0, 2, 300)
     good = np.where(rng.random(300) < 0.9, labels, 1 - labels)
     poor = np.where(rng.random(300) < 0.7, labels, 1 - labels)
-    probs_good, probs_poor = np.eye(2)[good], np.eye(2)[poor]
-    diff, low, high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/acc", n_resamples=500)
+    probs_good, probs_poor = np.eye(2)[good][None], np.eye(2)[poor][None]  # one seed
+    diff, low, high = stats.bootstrap_difference(labels[None], probs_good, probs_poor, "test/acc", n_resamples=500)
     observed = (good == labels).mean() - (poor == labels).mean()
     assert diff == pytest.approx(observed) and low < observed < high and low > 0
-    _, f1_low, f1_high = stats.bootstrap_difference(labels, probs_good, probs_poor, "test/f1_macro", n_resamples=200)
+    _, f1_low, f1_high = stats.bootstrap_difference(labels[None], probs_good, probs_poor, "test/f1_macro",
+                                                    n_resamples=200)
     assert f1_low < f1_high
+
+
+def _one_hot(predictions: list[list[int]]) -> np.ndarray:
+    """[seeds, examples] class predictions as [seeds, examples, 2] probabilities."""
+    return np.eye(2)[np.array(predictions)]
+
+
+def test_clustered_bootstrap_keeps_the_seeds_of_an_example_together() -> None:
+    # Six examples (all label 1), two seeds: on seed 1 the arm is right and the control wrong on every example,
+    # on seed 2 the reverse. Per example the seed-paired difference is (1 + -1) / 2 = 0, so every resample of
+    # examples gives exactly 0: the CI is [0, 0]. Resampling the 12 rows as independent gives a wide CI.
+    labels = np.ones((2, 6), dtype=int)
+    arm, control = _one_hot([[1] * 6, [0] * 6]), _one_hot([[0] * 6, [1] * 6])
+    assert stats.bootstrap_difference(labels, arm, control, "test/acc", n_resamples=200) == (0.0, 0.0, 0.0)
+    _, low, high = stats.bootstrap_difference(labels.reshape(1, 12), arm.reshape(1, 12, 2),
+                                              control.reshape(1, 12, 2), "test/acc", n_resamples=200)
+    assert low <= -1 / 3 and high >= 1 / 3
+
+
+def test_clustered_bootstrap_of_two_examples_is_their_closed_form() -> None:
+    # Example A: arm right, control wrong on both seeds (difference 1); example B: both right on both (0).
+    # Resamples {A, A}, {A, B}, {B, B} give 1, 0.5, 0 with probabilities 1/4, 1/2, 1/4: the 2.5th and 97.5th
+    # percentiles are 0 and 1; the point estimate is (2 - 0) / 4 right answers = 0.5.
+    labels = np.ones((2, 2), dtype=int)
+    arm, control = _one_hot([[1, 1], [1, 1]]), _one_hot([[0, 1], [0, 1]])
+    assert stats.bootstrap_difference(labels, arm, control, "test/acc", n_resamples=1000) == (0.5, 0.0, 1.0)
+
+
+def test_pooled_difference_is_the_metric_on_all_seeds_rows() -> None:
+    labels = np.array([[0, 1, 1], [0, 1, 1], [0, 1, 1]])
+    arm, control = _one_hot([[0, 1, 0], [0, 0, 0], [1, 1, 1]]), _one_hot([[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    # Accuracy: per example, the mean over seeds of (arm right) - (control right): (2/3 - 1, 2/3 - 0, 1/3 - 0),
+    # whose mean is 2/9.
+    assert stats.pooled_difference(labels, arm, control, "test/acc") == pytest.approx(2 / 9)
+    expected = sk_f1(labels.ravel(), arm.argmax(2).ravel(), average="macro") - sk_f1(
+        labels.ravel(), control.argmax(2).ravel(), average="macro")
+    assert stats.pooled_difference(labels, arm, control, "test/f1_macro") == pytest.approx(expected)
+    assert stats.pooled_difference(labels, arm, control, "test/acc", np.array([1, 1])) == pytest.approx(2 / 3)
 
 
 def test_unknown_metric_is_a_config_error() -> None:
