@@ -210,7 +210,7 @@ def test_ckpt_path_last_resumes_progress_not_the_newest_failed_start(tmp_path: P
     failed = experiment / "2026-01-01_11-00-00-000000" / "checkpoints" / "interrupted.ckpt"
     for path, step, mtime in ((progress, 3, 1_000_000), (failed, 0, 2_000_000)):
         path.parent.mkdir(parents=True)
-        torch.save({"global_step": step}, path)
+        torch.save({"global_step": step, "state_dict": {}}, path)
         os.utime(path, (mtime, mtime))
     assert resolve_run_dir_and_ckpt(compose(["experiment=imdb_tiny", "ckpt_path=last"])) == (
         progress.parent.parent, str(progress))

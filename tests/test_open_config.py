@@ -11,6 +11,7 @@ import torch
 import wandb
 from lightning.pytorch.loggers import CSVLogger
 
+from src import hardware
 from src.config import GROUP_KEYS, REPO_ROOT, available, compose, to_object
 from src.errors import ConfigError
 from src.experiments.design_spec import load_design
@@ -31,6 +32,7 @@ def test_every_group_file_composes_and_builds_what_it_names(group: str, name: st
     monkeypatch.setenv("WANDB_MODE", "disabled")
     if group == "trainer" and name in GPU_TRAINERS:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # composes; building needs a GPU
+        monkeypatch.setattr(hardware, "_gpu_bf16", lambda: True)  # precision auto asks the (absent) GPU
     cfg = compose([f"{group}={name}", "experiment=imdb_tiny"])
     check_buildable(cfg)
     run = to_object(cfg)

@@ -16,6 +16,7 @@ SHIPPED = [
     "fusion",
     "imdb_full",
     "optimizers",
+    "precision",
     "schedules",
     "tiny",
     "tiny_fusion",

@@ -52,8 +52,8 @@ def test_partial_freezes_embeddings_and_bottom_layers(make_cfg) -> None:
 
 
 def test_partial_with_too_many_layers_is_a_config_error(make_cfg) -> None:
-    with pytest.raises(ConfigError, match="frozen_layers=5"):
-        build_module(make_cfg("model.finetune.mode=partial", "model.finetune.frozen_layers=5"))
+    with pytest.raises(ConfigError, match="'model.finetune.frozen_layers': 5 frozen layers but the model has 2"):
+        make_cfg("model.finetune.mode=partial", "model.finetune.frozen_layers=5")  # refused when composed
 
 
 @pytest.mark.parametrize("model", ["tiny_bert", "tiny_gpt2"])
