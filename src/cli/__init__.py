@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from omegaconf import MISSING as REQUIRED
 from omegaconf import DictConfig, OmegaConf
 
-from src.config import CONFIG_DIR, GROUP_KEYS, available, parse_options
+from src.config import CONFIG_DIR, GROUP_KEYS, available, compose, parse_options
 from src.errors import ConfigError, LabError
 from src.schemas import RunConfig
 
@@ -148,6 +148,17 @@ def help_text(options: type, positional: str | None, config: bool) -> str:
     lines += ["", "Config keys (key=value; src/schemas.py; groups and experiments set other defaults):",
               *(f"  {key}" for key in schema_keys(RunConfig))]
     return "\n".join(lines)
+
+
+def composed_run_config(argv: Sequence[str], *defaults: str) -> DictConfig | None:
+    """The run config an entry point composes from `defaults` and its arguments; None when `print_config=true` asked
+    only to print it (printed here as a tree)."""
+    options, overrides = parse_args(argv, ConfigOptions, config=True)
+    cfg = compose([*defaults, *overrides])
+    if options.print_config:
+        print_config_tree(cfg)
+        return None
+    return cfg
 
 
 def print_config_tree(cfg: DictConfig) -> None:

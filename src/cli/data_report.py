@@ -9,8 +9,7 @@ token_lengths.png, class_counts.png); logged to W&B (job_type data-report) when 
 import logging
 import sys
 
-from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree
-from src.config import compose
+from src.cli import composed_run_config, entry_point
 from src.datamodules.data_profile import data_report
 
 log = logging.getLogger("src.cli.data_report")
@@ -18,10 +17,8 @@ log = logging.getLogger("src.cli.data_report")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    options, overrides = parse_args(args, ConfigOptions, config=True)
-    cfg = compose(["logger.wandb.job_type=data-report", *overrides])
-    if options.print_config:
-        print_config_tree(cfg)
+    cfg = composed_run_config(args, "logger.wandb.job_type=data-report")
+    if cfg is None:
         return 0
     markdown = data_report(cfg)
     print(markdown.read_text())

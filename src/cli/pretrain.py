@@ -7,8 +7,7 @@
 import logging
 import sys
 
-from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree
-from src.config import compose
+from src.cli import composed_run_config, entry_point
 from src.pretraining import pretrain
 
 log = logging.getLogger("src.cli.pretrain")
@@ -16,10 +15,8 @@ log = logging.getLogger("src.cli.pretrain")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    options, overrides = parse_args(args, ConfigOptions, config=True)
-    cfg = compose(overrides)
-    if options.print_config:
-        print_config_tree(cfg)
+    cfg = composed_run_config(args)
+    if cfg is None:
         return 0
     out = pretrain(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by pretrain()

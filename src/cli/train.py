@@ -10,8 +10,7 @@ imported after the config is composed and checked: a config error is reported in
 import logging
 import sys
 
-from src.cli import ConfigOptions, entry_point, parse_args, print_config_tree, print_metrics
-from src.config import compose
+from src.cli import composed_run_config, entry_point, print_metrics
 from src.training import train
 
 log = logging.getLogger("src.cli.train")
@@ -19,10 +18,8 @@ log = logging.getLogger("src.cli.train")
 
 @entry_point(log)
 def main(args: list[str]) -> int:
-    options, overrides = parse_args(args, ConfigOptions, config=True)
-    cfg = compose(overrides)
-    if options.print_config:
-        print_config_tree(cfg)
+    cfg = composed_run_config(args)
+    if cfg is None:
         return 0
     summary = train(cfg)
     from lightning.fabric.utilities.rank_zero import rank_zero_only  # set up by train()
