@@ -9,8 +9,8 @@ import pytest
 
 from src import provenance
 from src.config import REPO_ROOT
-from src.experiments.archive import render, report_dirs
-from src.experiments.summary import provenance_markdown
+from src.reporting.archive import render, report_dirs
+from src.reporting.summary import provenance_markdown
 
 REPORTS = REPO_ROOT / "reports"
 # A quoted result: 88.3 %, 1.52×, 0.869 (a count such as 25,000 or a version such as 2.13.0 is not one).

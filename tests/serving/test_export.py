@@ -24,10 +24,10 @@ from src.config import compose, compose_for_checkpoint, to_yaml
 from src.datamodules.cleaning import STEPS, clean_text
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, HubUnreachableError
-from src.experiments.stats import bootstrap_metric
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
+from src.reporting.stats import bootstrap_metric
 from src.serving.model_card import hub_id, train_command
 from src.serving.predictor import load_predictor
 from src.serving.pretrained import export_model, load_exported, push_to_hub
