@@ -170,7 +170,7 @@ def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
 def test_push_to_hub_fails_clearly_offline_or_without_a_token(exported, monkeypatch):
     with pytest.raises(HubUnreachableError, match="unreachable.*export itself is complete"):
         push_to_hub(exported, "someone/model")  # tests run with HF_HUB_OFFLINE=1
-    monkeypatch.setattr("src.modules.model_builder.hub_reachable", lambda: True)
+    monkeypatch.setattr("src.hub.hub_reachable", lambda: True)
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(ConfigError, match="no Hugging Face token"):
         push_to_hub(exported, "someone/model")
