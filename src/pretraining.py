@@ -44,7 +44,8 @@ def pretrain(cfg: DictConfig) -> Path:
     from torch.utils.data import DataLoader
     from transformers import DataCollatorForLanguageModeling
 
-    from src.modules.language_model import LanguageModelPretrainer, build_language_model, in_domain_texts
+    from src.datamodules.pretraining_texts import in_domain_texts
+    from src.modules.language_model import LanguageModelPretrainer, build_language_model
     from src.modules.model_builder import load_tokenizer
 
     run = to_object(cfg)

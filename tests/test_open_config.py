@@ -13,8 +13,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from src import hardware
 from src.config import GROUP_KEYS, REPO_ROOT, available, compose, to_object
+from src.designs.design_spec import load_design
 from src.errors import ConfigError
-from src.experiments.design_spec import load_design
 from src.loggers import build_loggers
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler

@@ -10,8 +10,8 @@ import pytest
 
 from src import provenance
 from src.config import REPO_ROOT
-from src.experiments.archive import render, report_dirs
-from src.experiments.summary import provenance_markdown
+from src.reporting.archive import render, report_dirs
+from src.reporting.summary import provenance_markdown
 
 REPORTS = REPO_ROOT / "reports"
 # PNG bytes follow matplotlib's rasteriser, so plots are compared byte for byte under the matplotlib that rendered

@@ -24,13 +24,13 @@ from torch.nn.utils import prune
 
 from src.compression.sparsity import cubic_sparsity, fold_masks, make_permanent, prunable_weights, sparsity
 from src.compression.structure import (
-    encoder_layers,
     ffn_scores,
     head_scores,
     lowest,
     mask_ffn,
     mask_heads,
     masked_units,
+    require_encoder_layers,
 )
 from src.validation import require, require_choice
 
@@ -64,7 +64,7 @@ class MagnitudePruning(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         model = pl_module.model
         if self.method != "unstructured":
-            encoder_layers(model)  # fail before training on a model without BERT-style heads
+            require_encoder_layers(model)  # fail before training on a model without BERT-style heads
         self._weights = prunable_weights(model, **self.target_kwargs)
         require(bool(self._weights), "callbacks.pruning.exclude", "leaves no layer to prune")
 
@@ -124,7 +124,7 @@ class MagnitudePruning(Callback):
 
     def _prune_units(self, model: nn.Module, level: float) -> None:
         score, mask = (head_scores, mask_heads) if self.method == "heads" else (ffn_scores, mask_ffn)
-        for layer in encoder_layers(model):
+        for layer in require_encoder_layers(model):
             scores = score(layer)
             count = min(round(level * len(scores)), len(scores) - 1)  # a layer keeps at least one unit
             if count > 0:

@@ -1,5 +1,5 @@
 """Compression report: the fp32 model and each compressed variant on the same test examples
-(src.compression.comparison).
+(src.reporting.compression_report).
 
     python -m src.cli.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
         [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
@@ -17,8 +17,8 @@ from pathlib import Path
 from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args
-from src.compression.comparison import VARIANTS, compression_report
 from src.errors import ConfigError
+from src.reporting.compression_report import VARIANTS, compression_report
 
 log = logging.getLogger("src.cli.compress_report")
 

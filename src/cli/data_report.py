@@ -1,4 +1,4 @@
-"""Write the data report of an experiment's data pipeline (no training; src.datamodules.data_profile).
+"""Write the data report of an experiment's data pipeline (no training; src.reporting.data_profile).
 
     python -m src.cli.data_report experiment=imdb_minilm data.limit_train=null
 
@@ -10,7 +10,7 @@ import logging
 import sys
 
 from src.cli import composed_run_config, entry_point
-from src.datamodules.data_profile import data_report
+from src.reporting.data_profile import data_report
 
 log = logging.getLogger("src.cli.data_report")
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args, usage
+from src.designs.design_spec import Design, RunSpec, load_design
+from src.designs.runner import run_design
+from src.designs.search import run_search
 from src.errors import ConfigError
-from src.experiments.archive import REPORTS_ROOT, publish, record_provenance
-from src.experiments.design_spec import Design, RunSpec, load_design
-from src.experiments.runner import run_design
-from src.experiments.search import run_search
-from src.experiments.summary import write_report
+from src.reporting.archive import REPORTS_ROOT, publish, record_provenance
+from src.reporting.summary import write_report
 
 log = logging.getLogger("src.cli.design")
 

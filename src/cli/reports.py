@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from src.cli import entry_point, parse_args
 from src.errors import ConfigError
-from src.experiments.archive import REPORTS_ROOT, render, report_dirs, rerun
+from src.reporting.archive import REPORTS_ROOT, render, report_dirs, rerun
 
 log = logging.getLogger("src.cli.reports")
 

@@ -17,7 +17,7 @@ import yaml
 from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args
-from src.experiments.design_spec import Design, load_design
+from src.designs.design_spec import Design, load_design
 
 log = logging.getLogger("src.cli.sweep_config")
 

@@ -21,8 +21,8 @@ from src.modules.anatomy import ATTENTION_OUT, FFN_IN, FFN_OUT, QKV, SELF_ATTENT
 UnitRecord = dict[str, dict[int, list[int]]]
 
 
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The transformer blocks of a BERT-family classifier (ConfigError for other families)."""
+def require_encoder_layers(model: nn.Module) -> nn.ModuleList:
+    """`anatomy.encoder_layers`, required: a ConfigError for a model outside the BERT family."""
     layers = anatomy.encoder_layers(model)
     if layers is None:
         raise ConfigError(f"Structured pruning (heads / ffn) supports BERT-family encoders; "
@@ -93,7 +93,7 @@ def masked_units(model: nn.Module, kind: str) -> dict[int, list[int]]:
     """Heads or neurons whose effective weights are all zero, per layer (what `remove_units` deletes)."""
     score = head_scores if kind == "heads" else ffn_scores
     found = {}
-    for index, layer in enumerate(encoder_layers(model)):
+    for index, layer in enumerate(require_encoder_layers(model)):
         zero = [i for i, s in enumerate(score(layer)) if float(s) == 0.0]
         if zero:
             found[index] = zero
@@ -102,7 +102,7 @@ def masked_units(model: nn.Module, kind: str) -> dict[int, list[int]]:
 
 def remove_units(model: nn.Module, record: UnitRecord) -> None:
     """Delete the recorded heads / neurons for real, updating each attention's head count."""
-    layers = encoder_layers(model) if record.get("heads") or record.get("ffn") else []
+    layers = require_encoder_layers(model) if record.get("heads") or record.get("ffn") else []
     for index, heads in record.get("heads", {}).items():
         _remove_heads(layers[int(index)], heads)
     for index, neurons in record.get("ffn", {}).items():

@@ -15,7 +15,7 @@ from datasets import Dataset
 from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
 
 from src.errors import DataError, HubUnreachableError
-from src.modules.model_builder import OFFLINE_HINT, hub_reachable
+from src.hub import OFFLINE_HINT, hub_reachable
 
 
 def split_file(data_cfg: Any, split: str) -> Path:

@@ -1,16 +1,13 @@
 """The language model of domain-adaptive pre-training (src/pretraining.py): the experiment's backbone with a masked-LM
-(BERT family) or causal-LM (GPT-2 family) head, its LightningModule and its in-domain training texts."""
+(BERT family) or causal-LM (GPT-2 family) head and its LightningModule (its texts: datamodules/pretraining_texts.py)."""
 
 from typing import Any
 
 import lightning as L
 import torch
-from datasets import Dataset
-from omegaconf import DictConfig
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import build_hf_config
 from src.modules.optimizers import build_optimizer
@@ -59,11 +56,3 @@ class LanguageModelPretrainer(L.LightningModule):
         scheduler = build_scheduler(optimizer, self.scheduler_cfg, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-
-def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
-    """The cleaned train-split texts of the experiment's data config, tokenized (labels dropped)."""
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
-    datamodule.prepare_texts()
-    texts = datamodule.cleaned["train"]
-    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
-                     batched=True, remove_columns=texts.column_names, desc="Tokenizing pre-training texts")

@@ -5,11 +5,8 @@ with random weights. GPT-2-family models get pad = eos so that batches can be pa
 classifier pools the last non-pad token.
 """
 
-import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from huggingface_hub import try_to_load_from_cache
 from transformers import (
@@ -22,24 +19,8 @@ from transformers import (
 )
 
 from src.errors import ConfigError, HubUnreachableError
+from src.hub import OFFLINE_HINT, hub_reachable
 from src.modules.regularization import dropout_overrides
-
-OFFLINE_HINT = (
-    "Run the offline default instead: `make train` (EXP=imdb_minilm), or point "
-    "model.name_or_path / data.path at local files."
-)
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face Hub answers a TCP connection (and offline mode is not forced)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def ensure_available(name_or_path: str, what: str = "Model") -> None:

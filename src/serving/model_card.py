@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import available, compose
 from src.errors import ConfigError
-from src.experiments.stats import bootstrap_metric
+from src.reporting.stats import bootstrap_metric
 from src.serving.tokenizer_cleaning import NOT_EXPRESSIBLE, PARTIAL, carried_steps
 
 CARD_METRICS = {"test/acc": "accuracy", "test/f1_macro": "f1"}

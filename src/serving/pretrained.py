@@ -171,7 +171,7 @@ def push_to_hub(directory: Path, repo_id: str, private: bool = True) -> str:
     """Upload an exported directory to the Hugging Face Hub as model repository `repo_id`; returns its URL."""
     from huggingface_hub import HfApi, get_token
 
-    from src.modules.model_builder import hub_reachable
+    from src.hub import hub_reachable
 
     if not hub_reachable():
         raise HubUnreachableError(f"Cannot push {directory} to {repo_id}: the Hugging Face Hub is unreachable from "

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from src.compression.comparison import inductor_variants
 from src.compression.inductor_int8 import Int8RowEmbedding, drop_unreferenced, padded
 from src.compression.measure import nonzero_parameters, size_on_disk_mb
 from src.errors import DataError
+from src.reporting.compression_report import inductor_variants
 from tests.compression.helpers import real_batch
 from tests.training_helpers import build_module
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from src.cli.compress_report import main
-from src.compression.comparison import compression_report, render
 from src.compression.measure import (
     forward_times_ms,
     interleaved_times_ms,
@@ -19,8 +18,9 @@ from src.compression.measure import (
     speedup_stats,
 )
 from src.compression.quantization import quantize_int8
-from src.compression.targets import judge, recommend, targets_markdown
 from src.config import to_yaml
+from src.reporting.compression_report import compression_report, render
+from src.reporting.int8_targets import judge, recommend, targets_markdown
 from tests.compression.helpers import save_plain_checkpoint
 from tests.training_helpers import build_module
 

@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 
 from src.cli.data_report import main as data_report_main
 from src.datamodules.cleaning import clean_text
-from src.datamodules.data_profile import build_report, padding_comparison, padding_share, write_report
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
+from src.reporting.data_profile import build_report, padding_comparison, padding_share, write_report
 
 
 def test_padding_share_by_hand() -> None:

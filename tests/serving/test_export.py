@@ -24,10 +24,10 @@ from src.config import compose, compose_for_checkpoint, to_yaml
 from src.datamodules.cleaning import STEPS, clean_text
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, HubUnreachableError
-from src.experiments.stats import bootstrap_metric
 from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
+from src.reporting.stats import bootstrap_metric
 from src.serving.model_card import hub_id, train_command
 from src.serving.predictor import load_predictor
 from src.serving.pretrained import export_model, load_exported, push_to_hub
@@ -170,7 +170,7 @@ def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
 def test_push_to_hub_fails_clearly_offline_or_without_a_token(exported, monkeypatch):
     with pytest.raises(HubUnreachableError, match="unreachable.*export itself is complete"):
         push_to_hub(exported, "someone/model")  # tests run with HF_HUB_OFFLINE=1
-    monkeypatch.setattr("src.modules.model_builder.hub_reachable", lambda: True)
+    monkeypatch.setattr("src.hub.hub_reachable", lambda: True)
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(ConfigError, match="no Hugging Face token"):
         push_to_hub(exported, "someone/model")

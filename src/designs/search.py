@@ -18,11 +18,11 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from src import rundir
+from src.designs.design_spec import BEST_ARM, Arm, Design, RunSpec, TpeSchema, distributions_of
+from src.designs.launchers import launch
+from src.designs.runner import is_stale, train_run
 from src.errors import ConfigError
-from src.experiments import stats
-from src.experiments.design_spec import BEST_ARM, Arm, Design, RunSpec, TpeSchema, distributions_of
-from src.experiments.launchers import launch
-from src.experiments.runner import is_stale, train_run
+from src.reporting import stats
 
 log = logging.getLogger(__name__)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

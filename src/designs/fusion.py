@@ -22,8 +22,8 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
+from src.designs.evaluation import predict_split, split_predictions, write_run
 from src.errors import ConfigError
-from src.experiments.evaluation import predict_split, split_predictions, write_run
 from src.modules.text_classifier import TextClassifier
 from src.registry import Registry
 from src.rundir import run_checkpoint

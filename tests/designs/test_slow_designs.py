@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.experiments import runner
-from src.experiments.design_spec import load_design
-from src.experiments.summary import write_report
+from src.designs import runner
+from src.designs.design_spec import load_design
+from src.reporting.summary import write_report
 from src.rundir import read_predictions
 
 pytestmark = pytest.mark.slow

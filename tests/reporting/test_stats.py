@@ -12,11 +12,11 @@ from scipy import stats as sps
 from sklearn.metrics import f1_score as sk_f1
 from statsmodels.stats.multitest import multipletests
 
+from src.designs.design_spec import load_design
 from src.errors import ConfigError
-from src.experiments import stats
-from src.experiments.design_spec import load_design
-from src.experiments.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control, learning_check
-from src.experiments.summary import comparison_markdown, training_markdown
+from src.reporting import stats
+from src.reporting.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control, learning_check
+from src.reporting.summary import comparison_markdown, training_markdown
 
 ARM = [0.81, 0.84, 0.80, 0.86, 0.83]
 CONTROL = [0.79, 0.80, 0.81, 0.82, 0.80]

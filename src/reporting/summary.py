@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.experiments import stats
-from src.experiments.plots import save_plots
-from src.experiments.results import (
+from src.provenance import DIFF_FILE
+from src.reporting import stats
+from src.reporting.plots import save_plots
+from src.reporting.results import (
     LEARNED_FRACTION,
     VALIDATION_METRICS,
     Results,
@@ -20,7 +21,6 @@ from src.experiments.results import (
     load_results,
     training_losses,
 )
-from src.provenance import DIFF_FILE
 from src.rundir import atomic_write_text
 
 

@@ -14,7 +14,7 @@ import yaml
 from scipy.stats import entropy as scipy_entropy
 
 from src.errors import ConfigError
-from src.experiments import stats
+from src.reporting import stats
 from src.rundir import config_path, read_config, read_metrics, read_predictions
 
 TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix  # noqa: E402
 from sklearn.preprocessing import label_binarize  # noqa: E402
 
-from src.experiments.results import Results, arm_table  # noqa: E402
+from src.reporting.results import Results, arm_table  # noqa: E402
 
 
 def metric_ci(results: Results, metric: str | None = None) -> Figure:

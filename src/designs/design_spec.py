@@ -18,11 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from src.config import CONFIG_DIR, available, compose
+from src.designs.baselines import build_baseline
+from src.designs.fusion import FUSIONS
+from src.designs.launchers import LauncherSettings, check_settings
 from src.errors import ConfigError
-from src.experiments.baselines import build_baseline
-from src.experiments.fusion import FUSIONS
-from src.experiments.launchers import LauncherSettings, check_settings
-from src.experiments.stats import TESTS, metric_fn
+from src.reporting.stats import TESTS, metric_fn
 from src.rundir import is_finished
 from src.validation import require, require_choice
 
@@ -66,7 +66,7 @@ class DesignSchema:
     arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
     grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
     random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}
-    tpe: TpeSchema | None = None  # an adaptive search (src/experiments/search.py)
+    tpe: TpeSchema | None = None  # an adaptive search (src/designs/search.py)
     launcher: LauncherSettings = field(default_factory=LauncherSettings)  # where the training runs execute
 
 

@@ -14,8 +14,8 @@ from src.config import REPO_ROOT
 DRIVER = """
 import sys
 from pathlib import Path
-from src.experiments.launchers import LauncherSettings, launch
-from tests.experiments.test_pool_stop import sleep_forever
+from src.designs.launchers import LauncherSettings, launch
+from tests.designs.test_pool_stop import sleep_forever
 out = Path(sys.argv[1])
 launch(LauncherSettings(workers=2), sleep_forever, [(str(out),)] * 4, ["a", "b", "c", "d"], out)
 """

@@ -10,7 +10,7 @@ import pytest
 
 from src.cli.reports import main as reports_main
 from src.errors import ConfigError
-from src.experiments.archive import REPORTS_ROOT, rerun, rerun_arguments
+from src.reporting.archive import REPORTS_ROOT, rerun, rerun_arguments
 
 SOURCE = Path("provenance.json")
 

@@ -22,11 +22,11 @@ import yaml
 from src.cli import parse_args
 from src.cli.design import DesignOptions, launcher_overrides, main
 from src.config import REPO_ROOT
+from src.designs import runner
+from src.designs.design_spec import DESIGN_DIR, Design, load_design
+from src.designs.launchers import Call, LauncherSettings
 from src.errors import ConfigError
-from src.experiments import runner
-from src.experiments.design_spec import DESIGN_DIR, Design, load_design
-from src.experiments.launchers import Call, LauncherSettings
-from src.experiments.results import load_results
+from src.reporting.results import load_results
 
 SUBMITIT = ["launcher.name=submitit", "launcher.submitit.cluster=local", "launcher.submitit.cpus_per_task=1",
             "launcher.submitit.time_min=10", "launcher.workers=4"]

@@ -18,10 +18,10 @@ from omegaconf import DictConfig
 
 from src.callbacks.trial_pruning import TrialPruning
 from src.config import REPO_ROOT
+from src.designs import runner, search
+from src.designs.design_spec import BEST_ARM, DESIGN_DIR, load_design
 from src.errors import ConfigError
-from src.experiments import runner, search
-from src.experiments.design_spec import BEST_ARM, DESIGN_DIR, load_design
-from src.experiments.summary import write_report
+from src.reporting.summary import write_report
 from src.training import train
 
 

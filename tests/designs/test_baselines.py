@@ -3,8 +3,8 @@
 import pytest
 from datasets import Dataset
 
+from src.designs.baselines import BASELINES, build_baseline, select_baseline
 from src.errors import ConfigError
-from src.experiments.baselines import BASELINES, build_baseline, select_baseline
 
 
 def test_registered_baselines_learn_a_toy_sentiment_task() -> None:

@@ -18,13 +18,13 @@ from omegaconf import DictConfig
 
 from src import provenance as code_provenance
 from src.config import REPO_ROOT
+from src.designs import runner
+from src.designs.design_spec import Design, load_design
+from src.designs.evaluation import score
 from src.errors import ConfigError
-from src.experiments import runner
-from src.experiments.archive import publish, record_provenance
-from src.experiments.design_spec import Design, load_design
-from src.experiments.evaluation import score
-from src.experiments.results import config_hash, load_results, training_losses
-from src.experiments.summary import write_report
+from src.reporting.archive import publish, record_provenance
+from src.reporting.results import config_hash, load_results, training_losses
+from src.reporting.summary import write_report
 from src.rundir import save_config, save_predictions
 
 

@@ -19,12 +19,12 @@ import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src.config import to_yaml
+from src.designs.baselines import run_baseline
+from src.designs.design_spec import Design, RunSpec
+from src.designs.fusion import Member, run_fusion
+from src.designs.launchers import launch, run_here
 from src.errors import ConfigError
-from src.experiments.baselines import run_baseline
-from src.experiments.design_spec import Design, RunSpec
-from src.experiments.fusion import Member, run_fusion
-from src.experiments.launchers import launch, run_here
-from src.experiments.results import comparable, config_hash
+from src.reporting.results import comparable, config_hash
 from src.rundir import atomic_write_text, newest_checkpoint, read_config
 from src.training import train
 

@@ -22,10 +22,10 @@ from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.designs.evaluation import score, write_run
 from src.errors import ConfigError
-from src.experiments.evaluation import score, write_run
-from src.experiments.stats import metric_fn
 from src.registry import Registry
+from src.reporting.stats import metric_fn
 from src.rundir import save_predictions
 
 BASELINES = Registry("baseline")

@@ -7,7 +7,7 @@ from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from src.cli import parse_args, sweep_config
 from src.cli.design import DesignOptions, select_runs
-from src.experiments.design_spec import load_design
+from src.designs.design_spec import load_design
 
 
 def test_sweep_is_a_grid_over_arms_and_seeds(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from src.config import REPO_ROOT
 from src.errors import ConfigError
-from src.experiments.summary import write_report
 from src.provenance import DIFF_FILE, write_provenance
+from src.reporting.summary import write_report
 
 log = logging.getLogger(__name__)
 REPORTS_ROOT = Path("reports")
@@ -67,7 +67,7 @@ def render(report_dir: Path) -> None:
     if (report_dir / "design.yaml").is_file():
         write_report(report_dir)
     elif (report_dir / "compression.json").is_file():
-        from src.compression.comparison import render as render_compression
+        from src.reporting.compression_report import render as render_compression
 
         render_compression(report_dir / "compression.json")
     elif (report_dir / "checkpoint_overhead.json").is_file():
@@ -75,7 +75,7 @@ def render(report_dir: Path) -> None:
 
         render_overhead(report_dir)
     else:
-        from src.datamodules.data_profile import render as render_data
+        from src.reporting.data_profile import render as render_data
 
         render_data(report_dir)
 

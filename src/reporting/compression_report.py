@@ -45,7 +45,6 @@ from src.compression.measure import (  # noqa: E402
     speedup_stats,
 )
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, REPORT_FILE, OnnxClassifier, write_onnx  # noqa: E402
-from src.compression.targets import targets_markdown  # noqa: E402
 from src.compression.variants import load_variant, quantize_checkpoint  # noqa: E402
 from src.config import compose_for_checkpoint  # noqa: E402
 from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
@@ -53,6 +52,7 @@ from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.finetuning import merged  # noqa: E402
 from src.modules.model_builder import load_tokenizer  # noqa: E402
+from src.reporting.int8_targets import targets_markdown  # noqa: E402
 
 log = logging.getLogger(__name__)
 VARIANTS = ("pruned", "heads", "ptq_int8", "qat_int8", "distilled")

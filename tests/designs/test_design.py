@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from src.config import available
+from src.designs.design_spec import load_design
 from src.errors import ConfigError
-from src.experiments.design_spec import load_design
 
 SHIPPED = [
     "augmentation",

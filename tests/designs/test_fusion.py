@@ -8,9 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from src.designs.evaluation import score
+from src.designs.fusion import Member, average_weights, run_fusion, vote
 from src.errors import ConfigError
-from src.experiments.evaluation import score
-from src.experiments.fusion import Member, average_weights, run_fusion, vote
 from src.modules.text_classifier import TextClassifier
 from src.rundir import read_predictions, save_predictions
 

@@ -1,0 +1,16 @@
+"""The in-domain texts of domain-adaptive pre-training (src/pretraining.py): the experiment's own train split."""
+
+from datasets import Dataset
+from omegaconf import DictConfig
+from transformers import PreTrainedTokenizerBase
+
+from src.datamodules.text_classification import TextClassificationDataModule
+
+
+def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
+    """The cleaned train-split texts of the experiment's data config, tokenized (labels dropped)."""
+    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+    datamodule.prepare_texts()
+    texts = datamodule.cleaned["train"]
+    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
+                     batched=True, remove_columns=texts.column_names, desc="Tokenizing pre-training texts")
