@@ -68,14 +68,16 @@ def test_only_entry_points_import_entry_points() -> None:
 
 
 def layer(module: str) -> int:
-    """README's layering: 3 the command line, 2 runs, designs and serving, 1 model, data and compression parts,
+    """README's layering: 3 the command line, 2 runs, designs and serving, 1 model, data and compression parts and
+    src/run.py (a trained run opened with its model, tokenizer and preprocessing: compression opens runs too),
     0 the base (config, schemas, validation, rundir, errors, ... and modules/anatomy.py)."""
     package = module.split(".")[1]
     if package == "cli":
         return 3
     if package in ("training", "pretraining", "experiments", "serving"):
         return 2
-    return int(package in ("modules", "datamodules", "callbacks", "compression") and module != "src.modules.anatomy")
+    parts = ("modules", "datamodules", "callbacks", "compression", "run")
+    return int(package in parts and module != "src.modules.anatomy")
 
 
 def test_imports_point_down_the_layers() -> None:

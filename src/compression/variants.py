@@ -1,6 +1,6 @@
 """Write and read int8 models (PTQ or QAT); load any checkpoint variant (fp32, pruned, int8) as a `TextClassifier`.
 
-Post-training dynamic int8 (`quantize_checkpoint`, `make quantize`), the cheap alternative to QAT: every encoder
+Post-training dynamic int8 (`quantize_run`, `make quantize`), the cheap alternative to QAT: every encoder
 Linear (GPT-2 Conv1D included) gets int8 per-channel weights with per-batch activation quantization
 (`torch.ao.quantization.quantize_dynamic`), the token embedding 8-bit rows. It writes
 <run_dir>/compression/ptq_int8.safetensors, the same format as the QAT callback's qat_int8.safetensors.
@@ -17,7 +17,7 @@ from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
 from src.modules.text_classifier import TextClassifier
-from src.rundir import load_checkpoint, run_dir_of
+from src.run import Run
 
 
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
@@ -33,20 +33,12 @@ def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, m
                                            "quantized": quantized}, out)
 
 
-def checkpoint_units(ckpt: Path) -> dict[str, Any]:
-    """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
-    checkpoint = load_checkpoint(ckpt, mmap=True)
-    return normalize_record(checkpoint.get("compression", {}).get("units"))
-
-
-def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = True) -> Path:
-    """Write the PTQ int8 model of `ckpt` (default <run_dir>/compression/ptq_int8.safetensors); returns its path."""
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}. "
-                          "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    module = TextClassifier.from_checkpoint(ckpt)
-    out = out or run_dir_of(ckpt) / "compression" / "ptq_int8.safetensors"
-    return export_int8(module.model, dict(module.hparams), out, "ptq", checkpoint_units(ckpt), str(ckpt),
+def quantize_run(run: Run, out: Path | None = None, embeddings: bool = True) -> Path:
+    """Write the PTQ int8 model of the run's checkpoint (default <run_dir>/compression/ptq_int8.safetensors);
+    returns its path."""
+    module = run.load_classifier()
+    out = out or run.run_dir / "compression" / "ptq_int8.safetensors"
+    return export_int8(module.model, dict(module.hparams), out, "ptq", module.pruned_units, str(run.checkpoint),
                        embeddings=embeddings)
 
 
@@ -66,4 +58,4 @@ def load_variant(path: Path) -> TextClassifier:
         raise ConfigError(f"Model file not found: {path}.")
     if Path(path).suffix in (SUFFIX, LEGACY_SUFFIX):
         return load_int8(Path(path))
-    return TextClassifier.from_checkpoint(path).eval()
+    return Run.open(path).load_classifier()
