@@ -71,7 +71,7 @@ def test_a_bare_checkpoint_opens_without_a_run_directory(run_dir: Path, tmp_path
     assert run.tokenizer.name_or_path == Run.open(run_dir).tokenizer.name_or_path
     assert run.load_classifier().label_names == ["negative", "positive"]
     with pytest.raises(ConfigError, match=r"^No config.yaml in .*: use a checkpoint or directory of a run"):
-        run.cfg  # noqa: B018 - the property is what is tested
+        _ = run.cfg
 
 
 def test_a_missing_checkpoint_or_run_is_one_line(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_a_missing_checkpoint_or_run_is_one_line(tmp_path: Path) -> None:
 def test_labels_that_disagree_with_the_checkpoint_are_refused(run_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"^ckpt=.* was trained on labels \['negative', 'positive'\], but this run "
                                           r"has data.label_names=\['bad', 'good'\]"):
-        Run.open(run_dir, ["data.label_names=[bad,good]"]).cfg  # noqa: B018
+        _ = Run.open(run_dir, ["data.label_names=[bad,good]"]).cfg
     (run_dir / "labels.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b", "2": "c"}}))
     with pytest.raises(ConfigError, match=r"labels.json names 3 labels but the checkpoint has 2 outputs\.$"):
-        Run.open(run_dir).label_names  # noqa: B018
+        _ = Run.open(run_dir).label_names
