@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from src import rundir
-from src.config import compose_for_checkpoint, to_object
+from src.config import to_object
 from src.errors import ConfigError
 from src.hardware import PrecisionChoice, choose_precision
 from src.instantiate import check_spec, instantiate, is_spec
 from src.modules.schedulers import check_scheduler
 from src.provenance import command_line, write_provenance
+from src.run import Run
 from src.schemas import RunConfig, TrainerConfig
 
 log = logging.getLogger(__name__)
@@ -223,20 +224,16 @@ def _write_outputs(run_dir: Path, summary: dict[str, Any], predictions: dict[str
 def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[str, Any]:
     """Test-split metrics of `ckpt` on its run's data (or `overrides`), written as JSON (default
     <run>/eval/<checkpoint name>.json, so each checkpoint keeps its own)."""
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    cfg = compose_for_checkpoint(ckpt, overrides)
-    rundir.check_checkpoint_labels(ckpt, cfg.data.label_names, "ckpt")
-    import lightning as L  # after the checks above: a wrong path or key is reported at once
+    run = Run.open(ckpt, overrides)
+    cfg = run.cfg  # a missing file, a bad key or other labels are refused here, before Lightning is imported
+    import lightning as L
 
     from src.datamodules.text_classification import TextClassificationDataModule
-    from src.modules.model_builder import load_tokenizer
-    from src.modules.text_classifier import TextClassifier
 
     L.seed_everything(cfg.seed, verbose=False)
-    model = TextClassifier.from_checkpoint(ckpt)
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
-    eval_dir = rundir.run_dir_of(ckpt) / "eval"
+    model = run.load_classifier()
+    datamodule = TextClassificationDataModule(cfg.data, run.tokenizer, seed=cfg.seed)
+    eval_dir = run.run_dir / "eval"
     # The run's own precision (resolved when it was composed), so the test metrics it logged are reproduced.
     trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,
                         logger=False, default_root_dir=str(eval_dir), enable_progress_bar=False)

@@ -30,11 +30,10 @@ def main(args: list[str]) -> int:
     if not options.ckpt.is_file():
         raise ConfigError(f"Checkpoint not found: {options.ckpt}.")
     from src.modules.finetuning import merge_and_save  # after the checks: imports torch, peft, lightning
-    from src.modules.model_builder import load_tokenizer
-    from src.modules.text_classifier import TextClassifier
+    from src.run import Run
 
-    module = TextClassifier.from_checkpoint(options.ckpt)
-    out = merge_and_save(module.model, load_tokenizer(module.cfg), options.out)
+    run = Run.open(options.ckpt)
+    out = merge_and_save(run.load_classifier().model, run.tokenizer, options.out)
     print(f"Saved {out} (load it with model.name_or_path={out} or AutoModelForSequenceClassification)")
     return 0
 

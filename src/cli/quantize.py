@@ -14,6 +14,7 @@ from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args
 from src.compression.variants import quantize_checkpoint
+from src.run import Run
 
 log = logging.getLogger("src.cli.quantize")
 
@@ -28,7 +29,7 @@ class QuantizeOptions:
 @entry_point(log)
 def main(args: list[str]) -> int:
     options = parse_args(args, QuantizeOptions).options
-    out = quantize_checkpoint(options.ckpt, options.out, options.embeddings)
+    out = quantize_checkpoint(Run.open(options.ckpt).checkpoint, options.out, options.embeddings)
     print(f"int8 model: {out} ({out.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -17,7 +17,7 @@ from src.compression.structure import normalize_record, remove_units
 from src.errors import ConfigError
 from src.modules.anatomy import HEAD_NAMES
 from src.modules.text_classifier import TextClassifier
-from src.rundir import load_checkpoint, run_dir_of
+from src.rundir import run_dir_of
 
 
 def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, method: str,
@@ -33,20 +33,11 @@ def export_int8(model: nn.Module, hyper_parameters: dict[str, Any], out: Path, m
                                            "quantized": quantized}, out)
 
 
-def checkpoint_units(ckpt: Path) -> dict[str, Any]:
-    """The structured-pruning unit record of a checkpoint (empty when nothing was removed)."""
-    checkpoint = load_checkpoint(ckpt, mmap=True)
-    return normalize_record(checkpoint.get("compression", {}).get("units"))
-
-
 def quantize_checkpoint(ckpt: Path, out: Path | None = None, embeddings: bool = True) -> Path:
     """Write the PTQ int8 model of `ckpt` (default <run_dir>/compression/ptq_int8.safetensors); returns its path."""
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}. "
-                          "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    module = TextClassifier.from_checkpoint(ckpt)
+    module = TextClassifier.from_checkpoint(ckpt).eval()
     out = out or run_dir_of(ckpt) / "compression" / "ptq_int8.safetensors"
-    return export_int8(module.model, dict(module.hparams), out, "ptq", checkpoint_units(ckpt), str(ckpt),
+    return export_int8(module.model, dict(module.hparams), out, "ptq", module.pruned_units, str(ckpt),
                        embeddings=embeddings)
 
 

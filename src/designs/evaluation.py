@@ -13,6 +13,7 @@ from src import rundir
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier, classification_metrics
+from src.run import Run
 
 
 def score(probs: np.ndarray, labels: np.ndarray, label_names: list[str], prefix: str = "test/") -> dict[str, float]:
@@ -71,6 +72,6 @@ def predict_split(model: TextClassifier, cfg: DictConfig, split: str) -> tuple[n
 def split_predictions(run_dir: Path, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """A run's predictions on `split`: read from its CSV, or computed once with its checkpoint and saved."""
     if not rundir.predictions_path(run_dir, split).is_file():
-        probs, labels = predict_split(TextClassifier.from_checkpoint(rundir.run_checkpoint(run_dir)), cfg, split)
+        probs, labels = predict_split(Run.open(run_dir).load_classifier(), cfg, split)
         rundir.save_predictions(run_dir, split, probs, labels, list(cfg.data.label_names))
     return rundir.read_predictions(run_dir, split)

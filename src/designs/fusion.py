@@ -24,9 +24,8 @@ from sklearn.metrics import log_loss
 
 from src.designs.evaluation import predict_split, split_predictions, write_run
 from src.errors import ConfigError
-from src.modules.text_classifier import TextClassifier
 from src.registry import Registry
-from src.rundir import run_checkpoint
+from src.run import Run
 
 FUSIONS = Registry("fusion method")
 Fused = tuple[np.ndarray, dict[str, Any]]  # test probabilities, and what was fitted on validation (for audit)
@@ -122,7 +121,7 @@ def average_weights(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, tor
 @FUSIONS.register("soup")
 def soup(members: list[Member]) -> Fused:
     """Test probabilities of one model whose weights are the average of the members' best checkpoints."""
-    models = [TextClassifier.from_checkpoint(run_checkpoint(m.run_dir)) for m in members]
+    models = [Run.open(m.run_dir).load_classifier() for m in members]
     souped = models[0]
     souped.load_state_dict(average_weights([m.state_dict() for m in models]))
     probs, _ = predict_split(souped, members[0].cfg, "test")

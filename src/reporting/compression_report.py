@@ -46,13 +46,12 @@ from src.compression.measure import (  # noqa: E402
 )
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, REPORT_FILE, OnnxClassifier, write_onnx  # noqa: E402
 from src.compression.variants import load_variant, quantize_checkpoint  # noqa: E402
-from src.config import compose_for_checkpoint  # noqa: E402
 from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
 from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.finetuning import merged  # noqa: E402
-from src.modules.model_builder import load_tokenizer  # noqa: E402
 from src.reporting.int8_targets import targets_markdown  # noqa: E402
+from src.run import Run  # noqa: E402
 
 log = logging.getLogger(__name__)
 VARIANTS = ("pruned", "heads", "ptq_int8", "qat_int8", "distilled")
@@ -60,19 +59,18 @@ BATCH_SIZES = (1, 32)
 FIGURE = "compression_accuracy_vs_latency.png"
 
 
-def collect_variants(ckpt: Path, given: dict[str, str]) -> dict[str, Path]:
-    """fp32 first, then every variant given on the command line; PTQ int8 and the ONNX Runtime fp32 / int8
-    models of the fp32 checkpoint made when missing."""
-    variants = {"fp32": ckpt, **{name: Path(given[name]) for name in VARIANTS if name in given}}
-    compression = rundir.run_dir_of(ckpt) / "compression"
+def collect_variants(run: Run, given: dict[str, str]) -> dict[str, Path]:
+    """fp32 (the run's checkpoint) first, then every variant given on the command line; PTQ int8 and the ONNX
+    Runtime fp32 / int8 models of the fp32 checkpoint made when missing."""
+    variants = {"fp32": run.checkpoint, **{name: Path(given[name]) for name in VARIANTS if name in given}}
+    compression = run.run_dir / "compression"
     if "ptq_int8" not in variants:
         default = compression / "ptq_int8.safetensors"
-        variants["ptq_int8"] = default if default.is_file() else quantize_checkpoint(ckpt, default)
+        variants["ptq_int8"] = default if default.is_file() else quantize_checkpoint(run.checkpoint, default)
     onnx_dir = compression / "onnx"
     if not (onnx_dir / REPORT_FILE).is_file():  # written last: its absence means a missing or incomplete export
-        module = load_variant(ckpt)
         onnx_dir.mkdir(parents=True, exist_ok=True)
-        write_onnx(merged(module.model), load_tokenizer(module.cfg), onnx_dir)
+        write_onnx(merged(run.load_classifier().model), run.tokenizer, onnx_dir)
     variants.update({"ort_fp32": onnx_dir / ONNX_FILE, "ort_int8": onnx_dir / INT8_FILE})
     for name, path in variants.items():
         if not path.is_file():
@@ -220,21 +218,19 @@ def log_to_wandb(cfg: Any, rows: list[dict[str, Any]], figure: Path, report_dir:
 
 def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, Any], out: Path | None = None) -> Path:
     """Measure every variant, write the JSON (with raw timings), Markdown and plot to `out`; returns the Markdown."""
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}. "
-                          "Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
+    run = Run.open(ckpt, [f"data.limit_test={settings['limit_test']}"])
     torch.set_num_threads(settings["threads"])
-    cfg = compose_for_checkpoint(ckpt, [f"data.limit_test={settings['limit_test']}"])
-    variants = collect_variants(ckpt, given)
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    cfg = run.cfg
+    variants = collect_variants(run, given)
+    datamodule = TextClassificationDataModule(cfg.data, run.tokenizer, seed=cfg.seed)
     datamodule.setup()
     built = None
     if settings["inductor"]:
         calibration = validation_batches(datamodule, settings["calibration_batches"])
-        built = inductor_variants(merged(load_variant(ckpt).model), calibration,
+        built = inductor_variants(merged(run.load_classifier().model), calibration,
                                   max(cfg.data.max_length, settings["seq_len"]))
     rows, times = measure_variants(variants, datamodule.test_dataloader(), settings, built)
-    report_dir = out or rundir.run_dir_of(ckpt) / "report"
+    report_dir = out or run.run_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     parity = json.loads((variants["ort_fp32"].parent / REPORT_FILE).read_text())["fp32"]
     report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),

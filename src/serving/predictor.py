@@ -17,10 +17,11 @@ from transformers import AutoConfig, DataCollatorWithPadding, PreTrainedTokenize
 
 from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
+from src.datamodules.preprocessing import Preprocessing
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, EmptyTextError
-from src.serving.preprocessing import Preprocessing
-from src.serving.pretrained import checkpoint_model, load_exported
+from src.run import Run
+from src.serving.pretrained import load_exported, served_model
 from src.serving.tokenizer_cleaning import lab_tokenizer
 
 BACKENDS = {"torch": None, "onnx": ONNX_FILE, "onnx-int8": INT8_FILE, "inductor-int8": None, "inductor-int8-bf16": None}
@@ -72,7 +73,7 @@ def load_predictor(source: Path, backend: str = "torch", threads: int | None = N
         if backend != "torch":
             raise ConfigError(f"Backend {backend} runs an exported ONNX model: first `make export CKPT={source} "
                               "OUT=<dir> FORMAT=onnx`, then predict with MODEL=<dir>.")
-        served = checkpoint_model(source)[0]
+        served = served_model(Run.open(source))[0]
         return Predictor(served.tokenizer, served.preprocessing, served.label_names, served.model)
     if backend == "torch":
         served = load_exported(source)
@@ -99,9 +100,10 @@ def inductor_predictor(ckpt: Path, bf16: bool) -> Predictor:
     if not ckpt.is_file():
         raise ConfigError(f"Backend inductor-int8 is built from a run's checkpoint and calibrated on its validation "
                           f"split: pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt, not {ckpt}.")
-    served, cfg, _ = checkpoint_model(ckpt)
-    datamodule = TextClassificationDataModule(cfg.data, served.tokenizer, seed=cfg.seed)
+    run = Run.open(ckpt)
+    served = served_model(run)[0]
+    datamodule = TextClassificationDataModule(run.cfg.data, run.tokenizer, seed=run.cfg.seed)
     datamodule.setup()
-    graph = calibrated_int8(served.model, validation_batches(datamodule), cfg.data.max_length)
-    runner = InductorClassifier(graph, cfg.data.max_length, served.model.config.pad_token_id or 0, bf16)
+    graph = calibrated_int8(served.model, validation_batches(datamodule), run.preprocessing.max_length)
+    runner = InductorClassifier(graph, run.preprocessing.max_length, served.model.config.pad_token_id or 0, bf16)
     return Predictor(served.tokenizer, served.preprocessing, served.label_names, runner)

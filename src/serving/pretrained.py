@@ -19,19 +19,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
 from peft import PeftModel
 from transformers import AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 
 from src import rundir
 from src.compression.structure import UnitRecord, normalize_record, remove_units
-from src.config import compose_for_checkpoint
+from src.datamodules.preprocessing import PREPROCESSING_FILE, Preprocessing
 from src.errors import ConfigError, HubUnreachableError
 from src.modules.finetuning import merged
-from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
+from src.run import Run
 from src.serving.model_card import model_card, test_scores
-from src.serving.preprocessing import PREPROCESSING_FILE, Preprocessing
 from src.serving.tokenizer_cleaning import client_tokenizer, lab_tokenizer
 
 UNITS_KEY = "lab_pruned_units"
@@ -45,17 +43,6 @@ class ExportedModel:
     tokenizer: PreTrainedTokenizerBase
     preprocessing: Preprocessing
     label_names: list[str]
-
-
-def run_labels(run_dir: Path, fallback: list[str]) -> list[str]:
-    """Label names by id from the run's labels.json (the checkpoint's own names when the file is missing)."""
-    names = rundir.read_labels(run_dir)
-    if names is None:
-        return list(fallback)
-    if len(names) != len(fallback):
-        raise ConfigError(f"{run_dir}/labels.json names {len(names)} labels but the checkpoint has {len(fallback)} "
-                          "outputs.")
-    return names
 
 
 def with_labels(model: PreTrainedModel, names: list[str]) -> PreTrainedModel:
@@ -83,22 +70,19 @@ def run_summary(ckpt: Path, run_dir: Path, units: dict[str, Any]) -> dict[str, A
             "test_scores": test_scores(probs, labels), "test_examples": 0 if labels is None else len(labels)}
 
 
-def checkpoint_model(ckpt: Path, remove_pruned: bool = True) -> tuple[ExportedModel, DictConfig, UnitRecord]:
-    """A checkpoint ready to serve (adapters merged, the run's labels and preprocessing), its run config and
-    its pruned units (`remove_pruned=False` keeps them in place as zeros)."""
-    if not ckpt.is_file():
-        raise ConfigError(f"Checkpoint not found: {ckpt}. Pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt.")
-    cfg = compose_for_checkpoint(ckpt)
-    module = TextClassifier.from_checkpoint(ckpt, remove_pruned=remove_pruned)
-    names = run_labels(rundir.run_dir_of(ckpt), module.label_names)
-    model = with_labels(inference_model(module), names)
-    served = ExportedModel(model, load_tokenizer(module.cfg), Preprocessing.from_data_config(cfg.data), names)
-    return served, cfg, module.pruned_units
+def served_model(run: Run, remove_pruned: bool = True) -> tuple[ExportedModel, UnitRecord]:
+    """The run's checkpoint ready to serve (adapters merged, the run's labels and preprocessing) and its pruned
+    units (`remove_pruned=False` keeps them in place as zeros)."""
+    preprocessing = run.preprocessing  # the run's config first: its errors come before the model is built
+    module = run.load_classifier(remove_pruned)
+    model = with_labels(inference_model(module), run.label_names)
+    return ExportedModel(model, run.tokenizer, preprocessing, run.label_names), module.pruned_units
 
 
-def write_pretrained(ckpt: Path, directory: Path, name: str, command: str) -> ExportedModel:
-    """Write the save_pretrained directory of `ckpt` into `directory`; returns the model, pruned units removed."""
-    served, cfg, record = checkpoint_model(ckpt, remove_pruned=False)
+def write_pretrained(run: Run, directory: Path, name: str, command: str) -> ExportedModel:
+    """Write the save_pretrained directory of the run's checkpoint into `directory`; returns the model, pruned
+    units removed."""
+    served, record = served_model(run, remove_pruned=False)
     units = {kind: {str(k): v for k, v in found.items()} for kind, found in record.items() if found}
     if units:
         setattr(served.model.config, UNITS_KEY, units)
@@ -108,8 +92,8 @@ def write_pretrained(ckpt: Path, directory: Path, name: str, command: str) -> Ex
     client.save_pretrained(directory)
     replace(served.preprocessing, cleaning_normalizers=prepended).save(directory)
     rundir.save_labels(directory, served.label_names)
-    summary = run_summary(ckpt, rundir.run_dir_of(ckpt), units)
-    (directory / "README.md").write_text(model_card(cfg, name, served.label_names, summary,
+    summary = run_summary(run.checkpoint, run.run_dir, units)
+    (directory / "README.md").write_text(model_card(run.cfg, name, served.label_names, summary,
                                                     {"export": command}))
     remove_units(served.model, record)
     return served
@@ -159,7 +143,7 @@ def export_model(ckpt: Path, out: Path, onnx: bool = False) -> Path:
     staging = staging_directory(out)
     try:
         command = f"make export CKPT={ckpt} OUT={out}" + (" FORMAT=onnx" if onnx else "")
-        served = write_pretrained(ckpt, staging, out.name, command)
+        served = write_pretrained(Run.open(ckpt), staging, out.name, command)
         if onnx:
             write_onnx(served.model, served.tokenizer, staging)
         return publish_directory(staging, out)
