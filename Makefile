@@ -18,6 +18,7 @@ MODEL ?=
 INPUT ?=
 BACKEND ?=
 COLUMN ?=
+PAIR_COLUMN ?=
 
 # `EXP=` (empty) is refused, not silently read as the default experiment.
 EXPERIMENTS := $(sort $(notdir $(basename $(wildcard configs/experiment/*.yaml))))
@@ -56,9 +57,10 @@ export: ## Export CKPT as a Hugging Face model directory OUT (FORMAT=onnx: + ONN
 	$(PY) -m src.cli.export ckpt=$(CKPT) out=$(OUT) $(if $(FORMAT),format=$(FORMAT)) $(if $(PUSH),push=$(PUSH)) $(ARGS)
 
 predict: ## Classify TEXT="…" or INPUT=<.txt|.csv|.jsonl|.parquet|-> with CKPT=<.ckpt> or MODEL=<export> [OUT=…]
-	@test -n "$(CKPT)$(MODEL)" -a -n "$${TEXT}$(INPUT)" || { echo "usage: make predict CKPT=<.ckpt>|MODEL=<export dir> TEXT=\"...\"|INPUT=<file or -> [OUT=<.csv|.jsonl>] [COLUMN=<text column>] [BACKEND=torch|onnx|onnx-int8|inductor-int8|inductor-int8-bf16] [ARGS=\"batch_size=64\"]"; exit 2; }
+	@test -n "$(CKPT)$(MODEL)" -a -n "$${TEXT}$(INPUT)" || { echo "usage: make predict CKPT=<.ckpt>|MODEL=<export dir> TEXT=\"...\"|INPUT=<file or -> [OUT=<.csv|.jsonl>] [COLUMN=<text column>] [PAIR_COLUMN=<second text column>|TEXT_PAIR=\"...\"] [BACKEND=torch|onnx|onnx-int8|inductor-int8|inductor-int8-bf16] [ARGS=\"batch_size=64\"]"; exit 2; }
 	@$(PY) -m src.cli.predict $(if $(CKPT),ckpt=$(CKPT)) $(if $(MODEL),model=$(MODEL)) $(if $(INPUT),input=$(INPUT)) \
-		$${TEXT:+"text=$$TEXT"} $(if $(OUT),out=$(OUT)) $(if $(BACKEND),backend=$(BACKEND)) $(if $(COLUMN),column=$(COLUMN)) $(ARGS)
+		$${TEXT:+"text=$$TEXT"} $(if $(OUT),out=$(OUT)) $(if $(BACKEND),backend=$(BACKEND)) $(if $(COLUMN),column=$(COLUMN)) \
+		$(if $(PAIR_COLUMN),pair_column=$(PAIR_COLUMN)) $${TEXT_PAIR:+"text_pair=$$TEXT_PAIR"} $(ARGS)
 
 merge: ## Merge CKPT's LoRA/AdaLoRA adapter into plain weights and save to OUT (save_pretrained directory)
 	@test -n "$(CKPT)" -a -n "$(OUT)" || { echo "usage: make merge CKPT=<.ckpt> OUT=<directory>"; exit 2; }

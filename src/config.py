@@ -41,6 +41,10 @@ GROUP_KEYS: dict[str, str] = {
     "debug": "",
 }
 
+# Keys a config may no longer set -> what replaced them (runs saved with them still load: rundir.upgraded).
+RENAMED = {"data.text_column": "'data.text_columns', a list of one column or two (a text pair): "
+                               "data.text_columns=[review] or data.text_columns=[premise,hypothesis]"}
+
 
 def _data_root() -> str:
     return os.environ.get("LAB_DATA_DIR", str((REPO_ROOT / ".." / "shared" / "datasets").resolve()))
@@ -217,6 +221,8 @@ def _first_line(err: OmegaConfBaseException) -> str:
 
 def _unknown_key_message(err: ConfigKeyError) -> str:
     full_key = err.full_key or str(err.key)
+    if full_key in RENAMED:
+        return f"Config key '{full_key}' is now {RENAMED[full_key]}."
     parent = full_key.rsplit(".", 1)[0] if "." in full_key else ""
     allowed = _schema_keys(parent)
     where = f"under '{parent}'" if parent else "at the top level"

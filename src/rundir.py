@@ -249,7 +249,16 @@ def saved_config(run_dir: Path) -> DictConfig:
     path = config_path(run_dir)
     if not path.is_file():
         raise ConfigError(f"No config.yaml in {run_dir}: use a checkpoint or directory of a run made by this lab.")
-    return OmegaConf.load(path)
+    return OmegaConf.create(upgraded(OmegaConf.to_container(OmegaConf.load(path))))
+
+
+def upgraded(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved config in today's keys: one made before text pairs has `data.text_column`, now `data.text_columns`."""
+    data = config.get("data") or {}
+    if "text_column" not in data:
+        return config
+    rest = {key: value for key, value in data.items() if key != "text_column"}
+    return {**config, "data": {**rest, "text_columns": [data["text_column"]]}}
 
 
 def read_config(run_dir: Path) -> dict[str, Any] | None:

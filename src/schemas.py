@@ -56,7 +56,7 @@ class DataConfig:
     format: str = "parquet"  # parquet | csv | json
     hub_name: str = "stanfordnlp/imdb"
     hub_config: Optional[str] = None
-    text_column: str = "text"
+    text_columns: List[str] = field(default_factory=lambda: ["text"])  # one column, or two: a text pair (NLI)
     label_column: str = "label"
     label_names: List[str] = field(default_factory=lambda: ["negative", "positive"])
     train_split: str = "train"

@@ -125,6 +125,7 @@ def _validate_data(data: DictConfig) -> None:
     require_choice("data.source", data.source, ["local", "hub"])
     require_choice("data.format", data.format, ["parquet", "csv", "json"])
     require(0.0 < data.val_size < 1.0, "data.val_size", "must be between 0 and 1")
+    _validate_text_columns(list(data.text_columns), data.label_column)
     require(len(data.label_names) >= 2, "data.label_names", "needs at least two classes")
     repeated = sorted({name for name in data.label_names if list(data.label_names).count(name) > 1})
     require(not repeated, "data.label_names", f"{', '.join(repeated)} named twice: give every class its own name")
@@ -140,6 +141,16 @@ def _validate_data(data: DictConfig) -> None:
     for key in ("limit_train", "limit_val", "limit_test"):
         require(data[key] is None or data[key] > 0, f"data.{key}", "must be null or positive")
     _validate_pipeline(data)
+
+
+def _validate_text_columns(columns: list[str], label_column: str) -> None:
+    """One text column, or two distinct ones for a text pair; none empty and none the label column."""
+    fix = "use data.text_columns=[text] for single texts or data.text_columns=[premise,hypothesis] for text pairs"
+    require(len(columns) in (1, 2), "data.text_columns", f"{columns} names {len(columns)} columns; {fix}")
+    require(all(column.strip() for column in columns), "data.text_columns", f"{columns} has an empty name; {fix}")
+    require(len(set(columns)) == len(columns), "data.text_columns", f"{columns} names one column twice; {fix}")
+    require(label_column not in columns, "data.text_columns",
+            f"'{label_column}' is data.label_column; name the text column(s) apart from the label column")
 
 
 def _validate_pipeline(data: DictConfig) -> None:

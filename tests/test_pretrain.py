@@ -9,8 +9,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
+from src.datamodules.pretraining_texts import in_domain_texts
+from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.language_model import resolve_objective
+from src.modules.model_builder import load_tokenizer
 from src.pretraining import pretrain
 from src.training import train
 from tests.training_helpers import build_module
@@ -60,3 +63,18 @@ def test_objective_follows_the_model_family() -> None:
         resolve_objective("mlm", "gpt2")
     with pytest.raises(ConfigError, match="pretrain.objective"):
         resolve_objective("span", "bert")
+
+
+@pytest.mark.parametrize("experiment", ["imdb_tiny", "nli_tiny"])
+def test_pretraining_texts_are_cut_as_fine_tuning_cuts_them(make_cfg, experiment: str) -> None:
+    """data.truncation=head_tail (and text pairs) reach the pre-training texts, not just the classifier's."""
+    cfg = make_cfg("data.truncation=head_tail", "data.max_length=16", "data.limit_train=32", experiment=experiment)
+    tokenizer = load_tokenizer(cfg.model)
+    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+    datamodule.prepare_texts()
+    train = datamodule.cleaned["train"].to_dict()
+    expected = datamodule.encode(train["text"], train.get("text_pair"))
+    pretraining = in_domain_texts(cfg, tokenizer)
+    assert list(pretraining["input_ids"]) == expected["input_ids"]
+    assert expected["input_ids"] != tokenizer(train["text"], train.get("text_pair"), truncation=True,
+                                              max_length=16)["input_ids"]  # head_tail cut them otherwise

@@ -3,9 +3,11 @@
     python -m src.cli.predict ckpt=<.ckpt> | model=<exported dir>  text="..." | input=<file or ->
         [out=<.csv|.jsonl>] [column=text] [backend=torch|onnx|onnx-int8|inductor-int8|inductor-int8-bf16] \\
         [batch_size=32] [threads=N]
+    A text-pair model (data.text_columns=[premise,hypothesis]) takes text="..." text_pair="..." or a table input
+    with column=<first text> pair_column=<second text>.
 
-Writes a table input's other columns (e.g. `id`), text, label and prob_<label> per class to `out` (atomically), or
-JSON lines to stdout without `out`.
+Writes a table input's other columns (e.g. `id`), text (and text_pair), label and prob_<label> per class to `out`
+(atomically), or JSON lines to stdout without `out`.
 """
 
 import logging
@@ -19,7 +21,8 @@ from src.errors import ConfigError
 log = logging.getLogger("src.cli.predict")
 
 
-RAW = ("text", "input")  # free text and `-`: taken verbatim, not parsed as YAML values like the other options
+# free text and `-`: taken verbatim, not parsed as YAML values like the other options
+RAW = ("text", "text_pair", "input")
 
 
 @dataclass
@@ -30,6 +33,8 @@ class PredictOptions:
     input: str | None = None  # .txt (one text per line), .csv / .jsonl / .parquet, or - for stdin
     out: Path | None = None  # .csv or .jsonl; JSON lines on stdout when omitted
     column: str = "text"  # the text column of a CSV / JSONL / Parquet input
+    pair_column: str | None = None  # its second text column, for a text-pair model
+    text_pair: str | None = None  # the second text of `text`, for a text-pair model
     backend: str = "torch"  # torch, onnx, onnx-int8 (an export made with format=onnx), inductor-int8[-bf16] (ckpt)
     batch_size: int = 32
     threads: int | None = None  # ONNX Runtime intra-op threads (default: its own choice)
@@ -39,7 +44,7 @@ class PredictOptions:
 def main(args: list[str]) -> int:
     raw = {key: value for key, _, value in (arg.partition("=") for arg in args) if key in RAW}
     options = parse_args([arg for arg in args if arg.partition("=")[0] not in RAW], PredictOptions).options
-    options.text, options.input = raw.get("text"), raw.get("input")
+    options.text, options.text_pair, options.input = raw.get("text"), raw.get("text_pair"), raw.get("input")
     if (options.ckpt is None) == (options.model is None):
         raise ConfigError("Give exactly one of ckpt=<.ckpt> (make predict CKPT=...) or model=<exported directory> "
                           "(MODEL=...).")
@@ -56,11 +61,13 @@ def main(args: list[str]) -> int:
     from src.serving.predictor import load_predictor
     from src.serving.text_io import jsonl_lines, prediction_table, read_inputs, write_table
 
-    inputs = read_inputs(options.input, options.text, options.column)  # input errors before loading the model
-    texts = inputs["text"].tolist()
+    inputs = read_inputs(options.input, options.text, options.column, options.pair_column,
+                         options.text_pair)  # input errors before loading the model
+    texts = inputs.pop("text").tolist()
+    pairs = inputs.pop("text_pair").tolist() if "text_pair" in inputs else None
     predictor = load_predictor(options.ckpt or options.model, options.backend, options.threads)
-    table = prediction_table(texts, predictor.predict(texts, options.batch_size), predictor.label_names,
-                             inputs.drop(columns="text"))
+    table = prediction_table(texts, predictor.predict(texts, options.batch_size, pairs=pairs),
+                             predictor.label_names, inputs, pairs)
     if options.out is None:
         sys.stdout.write(jsonl_lines(table))
     else:

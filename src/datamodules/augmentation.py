@@ -2,10 +2,11 @@
 
 An operation is one function `(words, p, rng, ctx) -> words` registered in `AUGMENTATIONS`; the config
 `data.augmentation.ops` maps registered names to their probability p, applied in that order.
-Every text's noise comes from an RNG seeded by (seed, stream, epoch or copy, row), so the same
+Every text's noise comes from an RNG seeded by (seed, stream, epoch or copy, row[, side]), so the same
 config gives the same augmented text in every run and on every DDP rank, and online mode draws
-new noise each epoch. Written by hand: nlpaug / textattack pull in heavy models for what is a few
-lines of seeded sampling here, and they do not expose per-example seeding.
+new noise each epoch; the two sides of a text pair are augmented independently. Written by hand:
+nlpaug / textattack pull in heavy models for what is a few lines of seeded sampling here, and they
+do not expose per-example seeding.
 """
 
 import re
@@ -22,6 +23,7 @@ from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
 from src.datamodules.hashing import stable_hash
+from src.datamodules.sources import text_fields
 from src.registry import Registry
 from src.seeds import numpy_rng
 
@@ -137,6 +139,11 @@ class Augmenter:
                 words = AUGMENTATIONS[name](words, p, rng, self.ctx)
         return " ".join(words)
 
+    def sides(self, texts: list[str], *stream: int) -> list[str]:
+        """Each side of a row (one text, or a text pair) augmented on its own stream: (*stream) for the first
+        side, (*stream, 1) for the second."""
+        return [self(text, *stream, *((side,) if side else ())) for side, text in enumerate(texts)]
+
     @cached_property
     def fingerprint(self) -> str:
         """Hash of everything that changes the output: ops, seed, mask text, vocabulary, window."""
@@ -163,10 +170,15 @@ def build_augmenter(aug_cfg: Any, train_texts: list[str], tokenizer: PreTrainedT
 
 
 def augmented_copy(dataset: Dataset, augmenter: Augmenter, *stream: int) -> Dataset:
-    """One augmented copy of every row (labels unchanged), cached under a fingerprint of the augmenter."""
+    """One augmented copy of every row (each side of a text pair; labels unchanged), cached under a fingerprint of
+    the augmenter."""
+
+    columns = text_fields(dataset)
 
     def augment_batch(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        return {"text": [augmenter(text, *stream, i) for text, i in zip(batch["text"], indices, strict=True)]}
+        rows = [augmenter.sides(texts, *stream, i)
+                for *texts, i in zip(*(batch[c] for c in columns), indices, strict=True)]
+        return dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))
 
     return dataset.map(augment_batch, batched=True, with_indices=True, desc="Augmenting",
                        new_fingerprint=stable_hash([dataset._fingerprint, augmenter.fingerprint, stream]))
@@ -182,10 +194,11 @@ class OnlineAugmentedDataset(torch.utils.data.Dataset):
     """Train rows augmented afresh every epoch and tokenized on the fly; items are keyed by (epoch, row)."""
 
     def __init__(self, dataset: Dataset, augmenter: Augmenter,
-                 tokenize: Callable[[str], dict[str, Any]]) -> None:
+                 tokenize: Callable[..., dict[str, Any]]) -> None:
         self.dataset = dataset
         self.augmenter = augmenter
-        self.tokenize = tokenize
+        self.tokenize = tokenize  # called with a row's text (and text_pair)
+        self.columns = text_fields(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -193,5 +206,6 @@ class OnlineAugmentedDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
         row = self.dataset[int(index)]
-        encoded = dict(self.tokenize(self.augmenter(row["text"], ONLINE, epoch, int(index))))
+        texts = self.augmenter.sides([row[c] for c in self.columns], ONLINE, epoch, int(index))
+        encoded = dict(self.tokenize(*texts))
         return {**encoded, "labels": row["label"]}

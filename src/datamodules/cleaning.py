@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from src.datamodules.hashing import stable_hash
+from src.datamodules.sources import text_fields
 
 HTML_TAG = re.compile(r"<[^<>]{0,200}>")  # <br />, <i>, <a href="...">; length-bounded to skip a stray "<"
 URL = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
@@ -93,11 +94,16 @@ def enabled_steps(cleaning_cfg: Any) -> list[Callable[[str], str]]:
     return [step for name, step in STEPS.items() if cleaning_cfg[name]]
 
 
-def clean_text(text: str, cleaning_cfg: Any) -> str:
-    """Apply every enabled step, in order."""
-    for step in enabled_steps(cleaning_cfg):
+def _apply(steps: list[Callable[[str], str]], text: str) -> str:
+    """Run `steps` on `text`, in order."""
+    for step in steps:
         text = step(text)
     return text
+
+
+def clean_text(text: str, cleaning_cfg: Any) -> str:
+    """Apply every enabled step, in order."""
+    return _apply(enabled_steps(cleaning_cfg), text)
 
 
 @dataclass
@@ -110,22 +116,27 @@ class CleaningStats:
 
 
 def clean_dataset(dataset: Dataset, cleaning_cfg: Any) -> tuple[Dataset, CleaningStats]:
-    """Clean the `text` column (datasets.map, cached by a fingerprint of the steps) and drop empty texts."""
+    """Clean the text column(s) (datasets.map, cached by a fingerprint of the steps) and drop rows with an empty
+    text (either side of a text pair)."""
     steps = enabled_steps(cleaning_cfg)
     settings = OmegaConf.to_container(OmegaConf.create(cleaning_cfg))
+    columns = text_fields(dataset)
 
     def clean_batch(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        cleaned = []
-        for text in batch["text"]:
-            for step in steps:
-                text = step(text)
-            cleaned.append(text)
-        return {"text": cleaned, "changed": [a != b for a, b in zip(batch["text"], cleaned, strict=True)]}
+        cleaned = {column: [_apply(steps, text) for text in batch[column]] for column in columns}
+        changed = [any(row) for row in zip(*(_changed(batch[c], cleaned[c]) for c in columns), strict=True)]
+        return {**cleaned, "changed": changed}
 
     mapped = dataset.map(clean_batch, batched=True, desc="Cleaning",
                          new_fingerprint=stable_hash([dataset._fingerprint, "clean", settings]))
     changed = sum(mapped["changed"])
-    kept = mapped.filter(lambda batch: [bool(t) for t in batch["text"]], batched=True, desc="Dropping empty",
+    kept = mapped.filter(lambda batch: [all(row) for row in zip(*(batch[c] for c in columns), strict=True)],
+                         batched=True, desc="Dropping empty",
                          new_fingerprint=stable_hash([mapped._fingerprint, "non-empty"]))
     stats = CleaningStats(rows=len(dataset), changed=changed, dropped=len(dataset) - len(kept))
     return kept.remove_columns("changed"), stats
+
+
+def _changed(before: list[str], after: list[str]) -> list[bool]:
+    """Per row: did cleaning change the text."""
+    return [a != b for a, b in zip(before, after, strict=True)]

@@ -8,9 +8,10 @@ from src.datamodules.text_classification import TextClassificationDataModule
 
 
 def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
-    """The cleaned train-split texts of the experiment's data config, tokenized (labels dropped)."""
+    """The cleaned train-split texts (or text pairs, as one sequence) of the experiment's data config, tokenized
+    and cut as fine-tuning cuts them (data.max_length, data.truncation); labels dropped."""
     datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
     datamodule.prepare_texts()
     texts = datamodule.cleaned["train"]
-    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
+    return texts.map(lambda batch: datamodule.encode(batch["text"], batch.get("text_pair")),
                      batched=True, remove_columns=texts.column_names, desc="Tokenizing pre-training texts")

@@ -1,7 +1,8 @@
 """Raw data sources: local Parquet/CSV/JSON files or Hugging Face datasets by name.
 
 Whatever the source, the result is one `datasets.Dataset` per configured split with the
-columns `text` (str) and `label` (int in [0, num_classes)), checked with clear errors.
+columns `text` (str), `text_pair` (str, for a text pair only) and `label` (int in [0, num_classes)), checked
+with clear errors.
 """
 
 import os
@@ -16,6 +17,8 @@ from datasets.exceptions import DatasetGenerationError, DatasetNotFoundError
 
 from src.errors import DataError, HubUnreachableError
 from src.hub import OFFLINE_HINT, hub_reachable
+
+TEXT_FIELDS = ("text", "text_pair")  # a row's one or two texts (data.text_columns), named as tokenizers call them
 
 
 def split_file(data_cfg: Any, split: str) -> Path:
@@ -62,21 +65,22 @@ def _load_hub_split(data_cfg: Any, split: str) -> Dataset:
 
 
 def standardize(dataset: Dataset, data_cfg: Any, split: str) -> Dataset:
-    """Keep `text` and integer `label` columns; fail clearly on missing columns, empty splits, bad labels."""
-    for key in ("text_column", "label_column"):
-        column = data_cfg[key]
+    """Keep `text` (and `text_pair` for a text pair) and integer `label` columns; fail clearly on missing columns,
+    empty splits, bad labels."""
+    columns = {**dict(zip(data_cfg.text_columns, TEXT_FIELDS, strict=False)), data_cfg.label_column: "label"}
+    for column in columns:
         if column not in dataset.column_names:
+            key = "label_column" if column == data_cfg.label_column else "text_columns"
             raise DataError(
                 f"Column '{column}' (data.{key}) is not in the {split} split. "
                 f"Columns that exist: {', '.join(dataset.column_names)}."
             )
     if len(dataset) == 0:
         raise DataError(f"The {split} split is empty ({describe_source(data_cfg, split)}).")
-    dataset = dataset.select_columns([data_cfg.text_column, data_cfg.label_column])
-    if data_cfg.text_column != "text":
-        dataset = dataset.rename_column(data_cfg.text_column, "text")
-    if data_cfg.label_column != "label":
-        dataset = dataset.rename_column(data_cfg.label_column, "label")
+    dataset = dataset.select_columns(list(columns))
+    renames = {column: name for column, name in columns.items() if column != name}
+    if renames:
+        dataset = dataset.rename_columns(renames)
     raw_labels = dataset.select_columns("label")[:]["label"]  # one batch read, not a per-row Python loop
     labels = np.asarray(_label_ids(raw_labels, list(data_cfg.label_names), split), dtype=np.int64)
     return dataset.remove_columns("label").add_column("label", labels)
@@ -101,6 +105,11 @@ def _label_ids(raw_labels: list[Any], label_names: list[str], split: str) -> lis
                             f"0..{len(label_names) - 1} (data.label_names has {len(label_names)} classes: "
                             f"{label_names}).")
     return ids
+
+
+def text_fields(dataset: Dataset) -> list[str]:
+    """The standardized text columns a dataset holds: `text`, or `text` and `text_pair`."""
+    return [name for name in TEXT_FIELDS if name in dataset.column_names]
 
 
 def label_array(dataset: Dataset) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""`TextClassificationDataModule`: raw text -> cleaned, balanced, augmented, tokenized, padded batches."""
+"""`TextClassificationDataModule`: raw text (or text pairs) -> cleaned, balanced, augmented, tokenized, padded
+batches."""
 
 import logging
 from pathlib import Path
@@ -30,7 +31,7 @@ from src.datamodules.samplers import (
     SeededRandomSampler,
     SeededWeightedRandomSampler,
 )
-from src.datamodules.sources import describe_source, label_array, load_split, split_file, standardize
+from src.datamodules.sources import describe_source, label_array, load_split, split_file, standardize, text_fields
 from src.errors import DataError
 from src.seeds import numpy_rng, sklearn_state
 
@@ -66,26 +67,53 @@ def stratified_split(dataset: Dataset, test_size: float,
 
 
 def encode_texts(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, truncation: str = "head",
-                 head_fraction: float = 0.25) -> dict[str, list[Any]]:
-    """Token ids cut to max_length: the first tokens (`head`) or head + tail (`head_tail`).
+                 head_fraction: float = 0.25, pairs: list[str] | None = None) -> dict[str, list[Any]]:
+    """Token ids cut to max_length: the first tokens (`head`) or head + tail (`head_tail`); `pairs` (the second
+    texts of text pairs) are encoded with the first as one sequence, the longer side cut first.
 
     Head + tail keeps a review's opening and its verdict at the end (Sun et al. 2019: 128 + 382 of
     512 beat head-only on IMDB). Tokenizers truncate only one end, so the text is cut at the token
-    offsets of the kept head and tail, then tokenized as usual (special tokens included)."""
-    if truncation == "head_tail":
-        texts = [head_and_tail(tokenizer, text, max_length, head_fraction) for text in texts]
-    return dict(tokenizer(texts, truncation=True, max_length=max_length))
+    offsets of the kept head and tail, then tokenized as usual (special tokens included). For a pair,
+    the budget is split longest-first (the shorter side keeps all its tokens up to half the budget)
+    and each side that is too long keeps its own head and tail."""
+    if truncation == "head_tail" and pairs is None:
+        budget = max_length - tokenizer.num_special_tokens_to_add()
+        texts = [head_and_tail(tokenizer, text, budget, head_fraction) for text in texts]
+    elif truncation == "head_tail":
+        texts, pairs = pair_head_and_tail(tokenizer, texts, pairs, max_length, head_fraction)
+    return dict(tokenizer(texts, pairs, truncation="longest_first", max_length=max_length))
 
 
-def head_and_tail(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int, head_fraction: float) -> str:
-    """The text with its middle tokens removed when it is longer than the token budget."""
-    budget = max_length - tokenizer.num_special_tokens_to_add()
+def head_and_tail(tokenizer: PreTrainedTokenizerBase, text: str, budget: int, head_fraction: float) -> str:
+    """The text with its middle tokens removed when it has more than `budget` tokens (special tokens not counted)."""
     spans = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
     if len(spans) <= budget:
         return text
     head = round(head_fraction * budget)
-    tail_start = spans[len(spans) - (budget - head)][0]
-    return ((text[: spans[head - 1][1]].rstrip() + " ") if head else "") + text[tail_start:].lstrip()
+    tail = budget - head
+    kept = [text[: spans[head - 1][1]].rstrip() if head else "", text[spans[-tail][0]:].lstrip() if tail else ""]
+    return " ".join(part for part in kept if part)
+
+
+def pair_head_and_tail(tokenizer: PreTrainedTokenizerBase, texts: list[str], pairs: list[str], max_length: int,
+                       head_fraction: float) -> tuple[list[str], list[str]]:
+    """Both sides of every pair cut to their longest-first share of the budget, each keeping its head and tail."""
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    counts = [len(ids) for ids in tokenizer([*texts, *pairs], add_special_tokens=False, verbose=False)["input_ids"]]
+    cut_texts, cut_pairs = [], []
+    for text, pair, first, second in zip(texts, pairs, counts[:len(texts)], counts[len(texts):], strict=True):
+        keep_first, keep_second = longest_first(first, second, budget)
+        cut_texts.append(head_and_tail(tokenizer, text, keep_first, head_fraction))
+        cut_pairs.append(head_and_tail(tokenizer, pair, keep_second, head_fraction))
+    return cut_texts, cut_pairs
+
+
+def longest_first(first: int, second: int, budget: int) -> tuple[int, int]:
+    """Tokens each side keeps when the longer side loses tokens first (the tokenizers' `longest_first`)."""
+    if first + second <= budget:
+        return first, second
+    shorter = min(first, second, budget // 2)
+    return (budget - shorter, shorter) if first > second else (shorter, budget - shorter)
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -163,7 +191,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         """Only built when something uses it: augmentation on, or synthetic minority samples."""
         if self.cfg.augmentation.mode == "none" and self.cfg.balancing.strategy != "synthetic":
             return None
-        return build_augmenter(self.cfg.augmentation, train["text"], self.tokenizer, self.seed)
+        texts = [text for column in text_fields(train) for text in train[column]]
+        return build_augmenter(self.cfg.augmentation, texts, self.tokenizer, self.seed)
 
     def load_raw_splits(self) -> dict[str, Dataset]:
         """train / validation / test as standardized `text` + `label` datasets, limited and stratified."""
@@ -228,7 +257,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         return dataset.map(
             self._tokenize_batch,
             batched=True,
-            remove_columns=["text"],
+            remove_columns=text_fields(dataset),
             cache_file_name=str(cache_file),  # datasets writes it to a temporary file and renames it when done
             new_fingerprint=key,  # else datasets dill-hashes this bound method, datamodule and all (seconds)
             load_from_cache_file=True,
@@ -236,13 +265,15 @@ class TextClassificationDataModule(L.LightningDataModule):
         )
 
     def _tokenize_batch(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
-        encoded = self.encode(batch["text"])
+        encoded = self.encode(batch["text"], batch.get("text_pair"))
         encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
         return encoded
 
-    def encode(self, texts: list[str]) -> dict[str, list[Any]]:
-        """Token ids cut to data.max_length the configured way (see `encode_texts`)."""
-        return encode_texts(self.tokenizer, texts, self.cfg.max_length, self.cfg.truncation, self.cfg.head_fraction)
+    def encode(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, list[Any]]:
+        """Token ids (of text pairs when `pairs` is given) cut to data.max_length the configured way (see
+        `encode_texts`)."""
+        return encode_texts(self.tokenizer, texts, self.cfg.max_length, self.cfg.truncation, self.cfg.head_fraction,
+                            pairs)
 
     def _loader(self, dataset: Any, batch_size: int, sampler: Sampler | None = None,
                 loader_class: type[DataLoader] = DataLoader) -> DataLoader:
@@ -282,8 +313,8 @@ class TextClassificationDataModule(L.LightningDataModule):
             return None
         return np.asarray(self.balanced.sampling_weights)[label_array(self.texts["train"])].tolist()
 
-    def _encode_one(self, text: str) -> dict[str, Any]:
-        return {key: values[0] for key, values in self.encode([text]).items()}
+    def _encode_one(self, text: str, pair: str | None = None) -> dict[str, Any]:
+        return {key: values[0] for key, values in self.encode([text], None if pair is None else [pair]).items()}
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits["validation"].remove_columns("length"), self.cfg.eval_batch_size)

@@ -25,7 +25,7 @@ from src.designs.fusion import Member, run_fusion
 from src.designs.launchers import launch, run_here
 from src.errors import ConfigError
 from src.reporting.results import comparable, config_hash
-from src.rundir import atomic_write_text, newest_checkpoint, read_config
+from src.rundir import atomic_write_text, newest_checkpoint, read_config, upgraded
 from src.training import train
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def is_stale(design: Design, run: RunSpec) -> bool:
     """The run's saved config.yaml is missing (an older version's run) or not what the design composes now."""
     saved = read_config(run.run_dir)
     now = comparable(yaml.safe_load(to_yaml(run_config(design, run))))
-    return saved is None or comparable(saved) != now
+    return saved is None or comparable(upgraded(saved)) != now
 
 
 def check_finished_configs(design: Design, runs: list[RunSpec]) -> list[RunSpec]:

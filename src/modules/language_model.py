@@ -55,4 +55,3 @@ class LanguageModelPretrainer(L.LightningModule):
         optimizer = build_optimizer(self.model, self.optimizer_cfg)
         scheduler = build_scheduler(optimizer, self.scheduler_cfg, int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
+from datasets import Dataset
 from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import RandomSampler
@@ -37,11 +38,14 @@ PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 TRUNCATION_LENGTHS = (128, 256, 512)
 
 
-def token_lengths(texts: list[str], tokenizer: PreTrainedTokenizerBase, batch_size: int = 1000) -> np.ndarray:
-    """Untruncated token counts (special tokens included), tokenized in batches to bound memory."""
+def token_lengths(texts: list[str], tokenizer: PreTrainedTokenizerBase, batch_size: int = 1000,
+                  pairs: list[str] | None = None) -> np.ndarray:
+    """Untruncated token counts (special tokens included; of the pair's one sequence when `pairs` holds the second
+    texts), tokenized in batches to bound memory."""
     lengths: list[int] = []
     for start in range(0, len(texts), batch_size):
-        encoded = tokenizer(texts[start:start + batch_size], truncation=False, verbose=False)
+        second = None if pairs is None else pairs[start:start + batch_size]
+        encoded = tokenizer(texts[start:start + batch_size], second, truncation=False, verbose=False)
         lengths.extend(len(ids) for ids in encoded["input_ids"])
     return np.asarray(lengths, dtype=np.int64)
 
@@ -82,8 +86,8 @@ def padding_comparison(lengths: np.ndarray, max_length: int, batch_size: int, se
             "batch_size": batch_size}
 
 
-def duplicate_counts(texts: dict[str, list[str]]) -> dict[str, dict[str, int]]:
-    """Rows repeating an earlier row of the same split, and distinct texts shared by two splits."""
+def duplicate_counts(texts: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
+    """Rows repeating an earlier row of the same split, and distinct texts (or text pairs) shared by two splits."""
     within = {split: int(pd.Series(rows).duplicated().sum()) for split, rows in texts.items()}
     unique = {split: set(rows) for split, rows in texts.items()}
     across = {f"{a}/{b}": len(unique[a] & unique[b]) for a, b in combinations(texts, 2)}
@@ -99,7 +103,7 @@ def build_report(dm: TextClassificationDataModule) -> tuple[dict[str, Any], dict
     if not dm.texts:
         dm.prepare_texts()
     cfg, names = dm.cfg, list(dm.cfg.label_names)
-    lengths = {split: token_lengths(ds["text"], dm.tokenizer) for split, ds in dm.cleaned.items()}
+    lengths = {split: token_lengths(ds["text"], dm.tokenizer, pairs=_pairs(ds)) for split, ds in dm.cleaned.items()}
     splits = {split: {"rows_loaded": stats.rows, "changed_by_cleaning": stats.changed,
                       "dropped_by_cleaning": stats.dropped, "rows": len(dm.cleaned[split]),
                       "class_counts": named_counts(class_counts(dm.cleaned[split], dm.num_classes), names),
@@ -117,9 +121,22 @@ def build_report(dm: TextClassificationDataModule) -> tuple[dict[str, Any], dict
         "cleaning": {k: v for k, v in dict(cfg.cleaning).items() if v},
         "splits": splits, "balancing": balancing,
         "padding": padding_comparison(lengths["train"], cfg.max_length, cfg.batch_size, dm.seed),
-        "duplicates": duplicate_counts({split: ds["text"] for split, ds in dm.cleaned.items()}),
+        "duplicates": duplicate_counts({split: _rows(ds) for split, ds in dm.cleaned.items()}),
     }
+    if len(cfg.text_columns) == 2:  # single-text reports keep their keys (committed ones re-render unchanged)
+        report["text_pair"] = list(cfg.text_columns)
     return report, lengths
+
+
+def _pairs(dataset: Dataset) -> list[str] | None:
+    """The second texts of a text-pair split, None for single texts."""
+    return dataset["text_pair"] if "text_pair" in dataset.column_names else None
+
+
+def _rows(dataset: Dataset) -> list[Any]:
+    """A split's texts, or its (text, text_pair) tuples."""
+    pairs = _pairs(dataset)
+    return dataset["text"] if pairs is None else list(zip(dataset["text"], pairs, strict=True))
 
 
 def _expected_draws(weights: list[float], labels: np.ndarray, names: list[str]) -> dict[str, float]:
@@ -195,7 +212,7 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path]) -> str:
     return "\n".join([
         f"# Data report: {report['dataset']}", "",
         f"Tokenizer `{report['tokenizer']}`, max_length {report['max_length']}. "
-        f"Cleaning steps on: {', '.join(report['cleaning']) or 'none'}.", "",
+        f"Cleaning steps on: {', '.join(report['cleaning']) or 'none'}.{_pair_note(report)}", "",
         "## Splits and cleaning", "",
         *markdown_table(["split", "rows loaded", "changed by cleaning", "dropped (empty)", "rows", "classes"],
                         cleaning_rows),
@@ -216,6 +233,15 @@ def render_markdown(report: dict[str, Any], figures: dict[str, Path]) -> str:
         "- distinct texts shared by two splits: " + ", ".join(f"{k} {v:,}" for k, v in dup["across"].items()),
         "",
     ])
+
+
+def _pair_note(report: dict[str, Any]) -> str:
+    """What a text-pair report measures (nothing for single texts)."""
+    if "text_pair" not in report:
+        return ""
+    first, second = report["text_pair"]
+    return (f" Text pairs (`{first}`, `{second}`): token lengths are of the pair's one sequence, duplicates "
+            "are of whole pairs.")
 
 
 def write_report(report: dict[str, Any], lengths: dict[str, np.ndarray], out_dir: Path) -> dict[str, Path]:

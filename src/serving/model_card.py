@@ -143,9 +143,13 @@ def _cleaning(data: DictConfig) -> str:
     carried = carried_steps(steps)
     gaps = [f"`{step}`: {why}" for step, why in {**PARTIAL, **NOT_EXPRESSIBLE}.items() if steps.get(step)]
     if data.truncation == "head_tail":
+        kept = "the head and the tail" if len(data.text_columns) == 1 else "each side's head and tail"
         gaps.append(f"`head_tail` truncation: tokenizers cut one end only, so clients keep the first "
-                    f"{data.max_length} tokens where training kept the head and the tail")
-    text = (f"Training cleaned every text (steps: {', '.join(s for s, on in steps.items() if on) or 'none'}) and cut "
+                    f"{data.max_length} tokens where training kept {kept}")
+    pair = (f"Each input is a text pair ({' + '.join(f'`{c}`' for c in data.text_columns)}), encoded as one "
+            "sequence with the longer side cut first. " if len(data.text_columns) == 2 else "")
+    on = ", ".join(s for s, enabled in steps.items() if enabled) or "none"
+    text = (f"{pair}Training cleaned every text (steps: {on}) and cut "
             f"it to {data.max_length} tokens (`{data.truncation}` truncation); `preprocessing.json` holds these "
             f"settings. The tokenizer's normalizer (tokenizer.json) applies {', '.join(carried) or 'none of them'}, "
             "so `pipeline()` and any client of tokenizer.json clean as training did")
@@ -153,6 +157,15 @@ def _cleaning(data: DictConfig) -> str:
         return text + ".\n"
     return (text + ", except:\n\n" + "".join(f"- {gap}\n" for gap in gaps) + "\n`make predict MODEL=<this "
             "directory> INPUT=...` (or `src.serving.load_exported`) applies every step as training did.\n")
+
+
+def _example_call(data: DictConfig) -> str:
+    """The pipeline call of the Use section: one text, or a text pair as the dict `pipeline()` takes."""
+    if len(data.text_columns) == 1:
+        return 'classifier("A moving, beautifully shot film.", truncation=True)'
+    first, second = data.text_columns
+    return (f'# a text pair: {first} -> "text", {second} -> "text_pair"\n'
+            'classifier({"text": "A man plays a guitar.", "text_pair": "Someone makes music."}, truncation=True)')
 
 
 def model_card(cfg: DictConfig, name: str, labels: list[str], run: dict[str, Any], commands: dict[str, str]) -> str:
@@ -184,7 +197,7 @@ labels {', '.join(f'`{label}`' for label in labels)}; {_subset(data)}.
 ```python
 from transformers import pipeline
 classifier = pipeline("text-classification", model="path/to/this/directory")
-classifier("A moving, beautifully shot film.", truncation=True)
+{_example_call(data)}
 ```
 
 {_cleaning(data)}

@@ -43,11 +43,13 @@ class Predictor:
                 return self.runner(**{k: torch.from_numpy(v) for k, v in batch.items()}).logits.float().numpy()
         return onnx_logits(self.runner, batch)
 
-    def predict(self, texts: list[str], batch_size: int = 32, progress: bool = True) -> np.ndarray:
-        """Class probabilities [len(texts), classes], in input order."""
+    def predict(self, texts: list[str], batch_size: int = 32, progress: bool = True,
+                pairs: list[str] | None = None) -> np.ndarray:
+        """Class probabilities [len(texts), classes] of the texts (or the text pairs texts[i] + pairs[i]), in input
+        order."""
         if not texts:
             raise EmptyTextError("No input texts: the input is empty.")
-        encoded = self.preprocessing.encode(self.tokenizer, texts)
+        encoded = self.preprocessing.encode(self.tokenizer, texts, pairs)
         rows = [dict(zip(encoded, values, strict=True)) for values in zip(*encoded.values(), strict=True)]
         order = np.argsort([-len(row["input_ids"]) for row in rows], kind="stable")  # longest first
         collator = DataCollatorWithPadding(self.tokenizer, return_tensors="np")

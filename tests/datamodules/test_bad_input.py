@@ -36,8 +36,8 @@ def test_missing_data_path_names_the_file(make_cfg: MakeCfg, tmp_path: Path) -> 
 
 
 def test_missing_text_column_lists_existing_columns(make_cfg: MakeCfg) -> None:
-    cfg = make_cfg("data.text_column=review")
-    with pytest.raises(DataError, match=r"Column 'review' \(data\.text_column\).*Columns that exist: text, label"):
+    cfg = make_cfg("data.text_columns=[review]")
+    with pytest.raises(DataError, match=r"Column 'review' \(data\.text_columns\).*Columns that exist: text, label"):
         setup_data(cfg)
 
 

@@ -80,7 +80,7 @@ def test_missing_column_lists_existing_columns(
         f"data.path={folder}", "data.format=csv", f"data.label_names={TOPICS}", "data.label_column=topic"
     )
     with pytest.raises(
-        DataError, match="Column 'text' \\(data.text_column\\).*Columns that exist: headline, topic"
+        DataError, match="Column 'text' \\(data.text_columns\\).*Columns that exist: headline, topic"
     ):
         datamodule(cfg).setup()
 
@@ -95,7 +95,7 @@ def test_label_outside_the_classes_names_the_row(
         f"data.path={folder}",
         "data.format=json",
         f"data.label_names={TOPICS}",
-        "data.text_column=headline",
+        "data.text_columns=[headline]",
         "data.label_column=topic",
     )
     with pytest.raises(DataError, match="Row 17 of the train split has label 'weather'"):
@@ -122,7 +122,7 @@ def test_four_string_classes_end_to_end(
         "data.format=csv",
         "data.name=topics",
         f"data.label_names={TOPICS}",
-        "data.text_column=headline",
+        "data.text_columns=[headline]",
         "data.label_column=topic",
         "data.limit_train=null",
         "data.limit_val=null",

@@ -160,6 +160,19 @@ def test_a_finished_run_made_with_another_config_is_not_silently_skipped(
         runner.check_finished_configs(changed, changed.runs())
 
 
+def test_a_run_saved_before_text_columns_is_not_stale(tiny_results: tuple[Design, list[str]]) -> None:
+    design, _ = tiny_results
+    path = design.runs()[0].run_dir / "config.yaml"
+    saved = path.read_text()
+    old = yaml.safe_load(saved)
+    old["data"]["text_column"] = old["data"].pop("text_columns")[0]
+    path.write_text(yaml.safe_dump(old))
+    try:
+        assert runner.check_finished_configs(design, design.runs()) == []
+    finally:
+        path.write_text(saved)
+
+
 # Two (fake) training arms, a baseline choosing its smoothing on validation, and a fusion of the two arms.
 PROVENANCE = """
 base: [experiment=imdb_tiny, data.limit_train=64, data.limit_val=32, data.limit_test=64, logger=csv,
