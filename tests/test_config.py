@@ -7,9 +7,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from src.builders import check_buildable
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
-from src.training import check_buildable
 from src.validation import monitorable_metrics
 
 

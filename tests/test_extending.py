@@ -15,12 +15,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from src import config
+from src.builders import check_buildable
 from src.config import compose, to_object
 from src.datamodules import augmentation
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.modules.model_builder import load_tokenizer
 from src.modules.schedulers import build_scheduler
-from src.training import check_buildable, train
+from src.training import train
 from tests.training_helpers import build_module, configured_fit
 
 DOC = config.REPO_ROOT / "docs" / "extending.md"

@@ -12,13 +12,13 @@ import wandb
 from lightning.pytorch.loggers import CSVLogger
 
 from src import hardware
+from src.builders import build_callbacks, build_trainer, check_buildable
 from src.config import GROUP_KEYS, REPO_ROOT, available, compose, to_object
 from src.errors import ConfigError
 from src.experiments.design_spec import load_design
 from src.loggers import build_loggers
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
-from src.training import build_callbacks, build_trainer, check_buildable
 from tests.test_config import fake_finished_run
 from tests.training_helpers import fresh_python
 

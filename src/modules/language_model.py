@@ -1,22 +1,25 @@
 """The language model of domain-adaptive pre-training (src/pretraining.py): the experiment's backbone with a masked-LM
 (BERT family) or causal-LM (GPT-2 family) head, its LightningModule and its in-domain training texts."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from datasets import Dataset
-from omegaconf import DictConfig
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import build_hf_config
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
 from src.schemas import PRETRAIN_OBJECTIVES, OptimizerConfig, RunConfig, SchedulerConfig
 from src.validation import require_choice
+
+if TYPE_CHECKING:
+    from src.datamodules.text_classification import TextClassificationDataModule
 
 
 def resolve_objective(objective: str, model_type: str) -> str:
@@ -60,10 +63,9 @@ class LanguageModelPretrainer(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
-    """The cleaned train-split texts of the experiment's data config, tokenized (labels dropped)."""
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+def in_domain_texts(datamodule: TextClassificationDataModule, max_length: int) -> Dataset:
+    """The data module's cleaned train-split texts, tokenized with its tokenizer (labels dropped)."""
     datamodule.prepare_texts()
-    texts = datamodule.cleaned["train"]
-    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.data.max_length),
+    texts, tokenizer = datamodule.cleaned["train"], datamodule.tokenizer
+    return texts.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
                      batched=True, remove_columns=texts.column_names, desc="Tokenizing pre-training texts")

@@ -21,6 +21,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
     MulticlassROC,
 )
+from transformers import PreTrainedTokenizerBase
 
 from src.compression.structure import UnitRecord, normalize_record, remove_units
 from src.config import structured, to_schema
@@ -55,14 +56,16 @@ class TextClassifier(L.LightningModule):
     flops_per_batch = None  # read by Lightning's ThroughputMonitor: FLOPs are not counted, so no FLOPs metrics
 
     def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
-                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None) -> None:
+                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the plain dict: checkpoints stay loadable when the schema grows
+        # the plain dict: checkpoints stay loadable when the schema grows; the run's tokenizer is no hyper-parameter
+        self.save_hyperparameters(ignore=["tokenizer"])
         self.cfg: ModelConfig = to_schema(ModelConfig, model_cfg)
         self.label_names = list(label_names)
         num_labels = len(self.label_names)
         if hf_config is None:
-            self.model = build_model(self.cfg, self.label_names, load_tokenizer(self.cfg))
+            self.model = build_model(self.cfg, self.label_names, tokenizer or load_tokenizer(self.cfg))
         else:
             self.model = model_from_config_dict(hf_config)
         self.model = apply_finetuning(self.model, self.cfg.finetune,
