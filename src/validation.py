@@ -74,9 +74,9 @@ def validate_fields(node: DictConfig, schema: type, prefix: str = "") -> None:
             require_choice(key, node[spec.name], spec.metadata["one_of"])
         elif "within" in spec.metadata:
             interval = spec.metadata["within"]
+            bound = interval if interval[0] in "<>" else f"in {interval}"
             require(in_interval(node[spec.name], interval), key,
-                    f"{node[spec.name]!r} is not {interval}" if interval[0] in "<>" else
-                    f"{node[spec.name]!r} is not in {interval}")
+                    f"must be {'null or ' if spec.default is None else ''}{bound}")
         elif is_dataclass(spec.type):
             validate_fields(node[spec.name], spec.type, f"{key}.")
 
