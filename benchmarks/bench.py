@@ -64,13 +64,13 @@ def compose_cfg(args: argparse.Namespace, max_length: int, group_by_length: bool
 
 
 def datamodule_for(cfg: Any) -> Any:
+    """The template's data module for `cfg`, set up (its `tokenizer` is the run's one tokenizer)."""
     import lightning as L
 
-    from src.datamodules.text_classification import TextClassificationDataModule
-    from src.modules.model_builder import load_tokenizer
+    from src.builders import build_datamodule, build_tokenizer
 
     L.seed_everything(cfg.seed, verbose=False)
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    datamodule = build_datamodule(cfg, build_tokenizer(cfg))
     datamodule.setup("fit")
     return datamodule
 
@@ -81,9 +81,9 @@ def run_template(cfg: Any, warmup: int, steps: int) -> tuple[float, float]:
     import lightning as L
     from lightning.pytorch.callbacks import Callback
     from lightning.pytorch.loggers import CSVLogger
-    from omegaconf import OmegaConf
 
-    from src.modules.text_classifier import TextClassifier
+    from src.builders import build_model, build_trainer
+    from src.config import to_object
 
     class Timer(Callback):
         marks: dict[int, float] = {}
@@ -95,13 +95,15 @@ def run_template(cfg: Any, warmup: int, steps: int) -> tuple[float, float]:
             self.marks[trainer.global_step] = time.perf_counter()
 
     datamodule = datamodule_for(cfg)
-    module = TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+    module = build_model(cfg, datamodule.tokenizer)
     timer = Timer()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = L.Trainer(accelerator="cpu", devices=1, precision=cfg.trainer.precision, max_steps=warmup + steps,
-                            limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
-                            logger=CSVLogger(tmp), log_every_n_steps=10, default_root_dir=tmp)
+        # the preset's trainer settings, less anything that would make this loop differ from the others
+        trainer = build_trainer(to_object(cfg), Path(tmp), CSVLogger(tmp), [timer], configured=False,
+                                accelerator="cpu", devices=1, max_steps=warmup + steps, max_epochs=-1,
+                                limit_val_batches=0, num_sanity_val_steps=0, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=10,
+                                gradient_clip_val=None, accumulate_grad_batches=1)
         trainer.fit(module, datamodule=datamodule)
     return timer.marks[warmup + steps] - timer.marks[warmup], timer.marks[warmup] - timer.marks[0]
 
@@ -109,12 +111,13 @@ def run_template(cfg: Any, warmup: int, steps: int) -> tuple[float, float]:
 def plain_model_and_optimizer(cfg: Any, total_steps: int) -> tuple[Any, Any, Any]:
     import torch
 
+    from src.builders import build_tokenizer
     from src.config import to_object
-    from src.modules.model_builder import build_model, load_tokenizer
+    from src.modules.model_builder import build_model
     from src.modules.optimizers import build_optimizer
 
     run = to_object(cfg)
-    model = build_model(run.model, list(cfg.data.label_names), load_tokenizer(run.model)).train()
+    model = build_model(run.model, list(cfg.data.label_names), build_tokenizer(cfg)).train()
     optimizer = build_optimizer(model, run.model.optimizer)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total_steps))
     return model, optimizer, schedule
@@ -155,11 +158,11 @@ def run_hf_trainer(cfg: Any, warmup: int, steps: int, bf16: bool, compiled: bool
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
     from src.config import to_object
-    from src.modules.model_builder import build_model, load_tokenizer
+    from src.modules.model_builder import build_model
 
     datamodule = datamodule_for(cfg)
     run = to_object(cfg)
-    model = build_model(run.model, list(cfg.data.label_names), load_tokenizer(run.model)).train()
+    model = build_model(run.model, list(cfg.data.label_names), datamodule.tokenizer).train()
     marks: dict[int, float] = {}
 
     class Timer(TrainerCallback):

@@ -5,7 +5,7 @@ A run's config = typed schema defaults <- configs/train.yaml <- one YAML per gro
 belong to the preset's own choice for that group: when the command line picks another file for the group, they
 are dropped (`experiment=imdb_minilm optimizer=sgd` trains with sgd.yaml's lr, not the preset's AdamW lr).
 `compose` checks everything that needs no torch, transformers, datasets or lightning, so a bad key or value is
-reported before any of them is imported; `src.training.check_buildable` then checks the `_target_` classes.
+reported before any of them is imported; `src.builders.check_buildable` then checks the `_target_` classes.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from src import rundir
+from src.builders import build_datamodule, build_tokenizer, build_trainer, check_buildable
 from src.config import to_object
-from src.training import check_buildable, trainer_arguments
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -46,24 +46,22 @@ def pretrain(cfg: DictConfig) -> Path:
 
     from src.datamodules.pretraining_texts import in_domain_texts
     from src.modules.language_model import LanguageModelPretrainer, build_language_model
-    from src.modules.model_builder import load_tokenizer
 
     run = to_object(cfg)
     optimizer = copy.copy(run.model.optimizer)  # a copy keeps the class's extra keyword arguments
     optimizer.lr = run.pretrain.lr
     out = output_dir(cfg)
     L.seed_everything(cfg.seed, workers=True)
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = build_tokenizer(cfg)
     model, objective = build_language_model(run, tokenizer)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm=objective == "mlm",
                                                mlm_probability=cfg.pretrain.mlm_probability)
-    loader = DataLoader(in_domain_texts(cfg, tokenizer), batch_size=cfg.pretrain.batch_size, shuffle=True,
-                        collate_fn=collator, num_workers=cfg.data.num_workers)
-    trainer_kwargs = {k: v for k, v in trainer_arguments(run.trainer, out.parent).items()
-                      if k not in ("max_steps", "max_epochs", "limit_val_batches")}
-    trainer = L.Trainer(max_steps=cfg.pretrain.max_steps, max_epochs=-1, limit_val_batches=0,
-                        logger=CSVLogger(out.parent, name="csv", version=""), enable_checkpointing=False,
-                        default_root_dir=str(out.parent), **trainer_kwargs)
+    texts = in_domain_texts(build_datamodule(cfg, tokenizer))
+    loader = DataLoader(texts, batch_size=cfg.pretrain.batch_size, shuffle=True, collate_fn=collator,
+                        num_workers=cfg.data.num_workers)
+    trainer = build_trainer(run, out.parent, CSVLogger(out.parent, name="csv", version=""), configured=False,
+                            max_steps=cfg.pretrain.max_steps, max_epochs=-1, limit_val_batches=0,
+                            enable_checkpointing=False)
     log.info("Pre-training (%s) %s for %d steps on %d texts", objective, cfg.model.name_or_path,
              cfg.pretrain.max_steps, len(loader.dataset))
     os.environ[rundir.RUN_DIR_ENV] = str(out)  # inherited by the processes a DDP launcher starts

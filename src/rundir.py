@@ -252,8 +252,16 @@ def saved_config(run_dir: Path) -> DictConfig:
     return OmegaConf.create(upgraded(OmegaConf.to_container(OmegaConf.load(path))))
 
 
+# Keys added since runs were first saved, with the value every run saved before them used.
+ADDED_KEYS = {"data": {"_target_": "src.datamodules.text_classification.TextClassificationDataModule"},
+              "model": {"_target_": "src.modules.text_classifier.TextClassifier"}}
+
+
 def upgraded(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved config in today's keys: one made before text pairs has `data.text_column`, now `data.text_columns`."""
+    """A saved config in today's keys: one made before text pairs has `data.text_column` (now `data.text_columns`),
+    one made before models and data modules were chosen by `_target_` lacks those keys (it used today's defaults)."""
+    config = {**config, **{group: {**added, **(config.get(group) or {})} for group, added in ADDED_KEYS.items()
+                           if group in config}}
     data = config.get("data") or {}
     if "text_column" not in data:
         return config

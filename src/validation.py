@@ -1,14 +1,16 @@
 """Checks on a composed config that types alone cannot express.
 
 `validate_run_config` (called by `src.config.compose`) needs no torch, transformers, datasets or lightning, so a
-bad value is reported in well under a second. `src.training.check_buildable` then checks every `_target_`
+bad value is reported in well under a second. `src.builders.check_buildable` then checks every `_target_`
 class and registered name before any data or model is loaded.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from omegaconf.errors import InterpolationResolutionError
 
 from src.errors import ConfigError
 from src.instantiate import TARGET, check_signature, close_matches, is_spec, target_signature
-from src.schemas import EVAL_METRICS, FINETUNE_MODES, PRETRAIN_OBJECTIVES, TRAIN_METRICS
+from src.schemas import EVAL_METRICS, TRAIN_METRICS, RunConfig
 from src.seeds import SEED_LIMIT
 
 # Lightning precision flags a config may set (16-mixed falls back to bf16-mixed on CPU, with a warning); auto is
@@ -25,6 +27,7 @@ from src.seeds import SEED_LIMIT
 PRECISIONS = ["auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"]
 PROFILERS = ["simple", "advanced", "pytorch", "xla"]  # Lightning's Trainer(profiler=<name>) shorthands
 TRAINER = "lightning.Trainer"
+COMPARISONS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 # The least value of callback keywords that Lightning checks only when the callback is built or first used (after
 # torch and Lightning are imported), by keyword name: ModelCheckpoint, EarlyStopping, ThroughputMonitor and kin.
 CALLBACK_MINIMUMS = {"save_top_k": -1, "every_n_train_steps": 0, "every_n_epochs": 0, "patience": 0,
@@ -51,16 +54,43 @@ def validate_run_config(cfg: DictConfig) -> None:
     """Validate every group without importing torch, transformers, datasets or lightning."""
     require(0 <= cfg.seed < SEED_LIMIT, "seed",
             f"{cfg.seed} is out of range: use an integer in [0, 2**32) (one 32-bit word of every random stream)")
+    validate_fields(cfg, RunConfig)
     _validate_data(cfg.data)
     _validate_model(cfg.model)
     _validate_positions(cfg.model, cfg.data.max_length)
     _validate_trainer(cfg.trainer)
     _validate_compression(cfg.model)
-    _validate_pretrain(cfg.pretrain)
     _validate_specs(cfg.callbacks, "callbacks", "callback")
     _validate_monitors(cfg.callbacks, list(cfg.data.label_names))
     _validate_callback_ranges(cfg.callbacks)
     _validate_specs({k: v for k, v in cfg.logger.items() if k != "wandb"}, "logger", "logger", ["wandb"])
+
+
+def validate_fields(node: DictConfig, schema: type, prefix: str = "") -> None:
+    """The `within` intervals and `one_of` choices that src/schemas.py declares on its fields, every group walked."""
+    for spec in fields(schema):
+        key = f"{prefix}{spec.name}"
+        if "one_of" in spec.metadata:
+            require_choice(key, node[spec.name], spec.metadata["one_of"])
+        elif "within" in spec.metadata:
+            interval = spec.metadata["within"]
+            bound = interval if interval[0] in "<>" else f"in {interval}"
+            require(in_interval(node[spec.name], interval), key,
+                    f"must be {'null or ' if spec.default is None else ''}{bound}")
+        elif is_dataclass(spec.type):
+            validate_fields(node[spec.name], spec.type, f"{key}.")
+
+
+def in_interval(value: float | None, interval: str) -> bool:
+    """Null, or a number inside `interval` ("> 0", ">= 1", "(0, 1]", "[0, 1)", ...)."""
+    if value is None:
+        return True
+    if interval[0] in "<>":
+        op, bound = interval.split()
+        return COMPARISONS[op](value, float(bound))
+    low, high = (float(bound) for bound in interval[1:-1].split(","))
+    return ((low < value) if interval[0] == "(" else (low <= value)) and \
+        ((value < high) if interval[-1] == ")" else (value <= high))
 
 
 def _validate_specs(specs: Mapping[str, Any], key: str, kind: str, fixed: Iterable[str] = ()) -> None:
@@ -106,40 +136,18 @@ def _validate_compression(model: DictConfig) -> None:
     for key, path in (("model.distillation.teacher_ckpt", teacher),
                       ("model.init_checkpoint", model.init_checkpoint)):
         require(path is None or Path(path).is_file(), key, f"checkpoint {path} does not exist")
-    require(kd.temperature > 0, "model.distillation.temperature", "must be positive")
-    require(0.0 <= kd.alpha <= 1.0, "model.distillation.alpha", "must be in [0, 1]")
-    require(kd.hidden_weight >= 0, "model.distillation.hidden_weight", "must be >= 0")
     require(all(i >= 0 for i in kd.student_layers), "model.distillation.student_layers",
             "must be layer indices")
 
 
-def _validate_pretrain(pretrain: DictConfig) -> None:
-    require_choice("pretrain.objective", pretrain.objective, PRETRAIN_OBJECTIVES)
-    require(0.0 < pretrain.mlm_probability < 1.0, "pretrain.mlm_probability", "must be in (0, 1)")
-    require(pretrain.lr > 0, "pretrain.lr", "must be positive")
-    for key in ("max_steps", "batch_size"):
-        require(pretrain[key] >= 1, f"pretrain.{key}", "must be >= 1")
-
-
 def _validate_data(data: DictConfig) -> None:
-    require_choice("data.source", data.source, ["local", "hub"])
-    require_choice("data.format", data.format, ["parquet", "csv", "json"])
-    require(0.0 < data.val_size < 1.0, "data.val_size", "must be between 0 and 1")
     _validate_text_columns(list(data.text_columns), data.label_column)
     require(len(data.label_names) >= 2, "data.label_names", "needs at least two classes")
     repeated = sorted({name for name in data.label_names if list(data.label_names).count(name) > 1})
     require(not repeated, "data.label_names", f"{', '.join(repeated)} named twice: give every class its own name")
-    require(data.max_length > 0, "data.max_length", "must be positive")
-    require_choice("data.truncation", data.truncation, ["head", "head_tail"])
-    require(0.0 <= data.head_fraction <= 1.0, "data.head_fraction", "a share of max_length in [0, 1]")
-    for key in ("batch_size", "eval_batch_size"):
-        require(data[key] > 0, f"data.{key}", "must be positive")
-    require(data.num_workers >= 0, "data.num_workers", "must be >= 0 (0 loads batches in the main process)")
     fractions = data.train_class_fractions
     require(fractions is None or (len(fractions) == len(data.label_names) and all(0 < f <= 1 for f in fractions)),
             "data.train_class_fractions", "needs one share in (0, 1] per class in data.label_names")
-    for key in ("limit_train", "limit_val", "limit_test"):
-        require(data[key] is None or data[key] > 0, f"data.{key}", "must be null or positive")
     _validate_pipeline(data)
 
 
@@ -156,34 +164,22 @@ def _validate_text_columns(columns: list[str], label_column: str) -> None:
 def _validate_pipeline(data: DictConfig) -> None:
     """Ranges of data.augmentation / data.balancing (their registered names are checked by check_buildable)."""
     aug = data.augmentation
-    require_choice("data.augmentation.mode", aug.mode, ["none", "online", "offline"])
     for name, p in aug.ops.items():
         require(0.0 <= p <= 1.0, f"data.augmentation.ops.{name}", "a probability in [0, 1]")
     require(aug.mode == "none" or any(p > 0 for p in aug.ops.values()), "data.augmentation.ops",
             f"augmentation.mode={aug.mode} needs at least one operation with p > 0")
-    require(aug.copies >= 1, "data.augmentation.copies", "must be at least 1")
-    require(aug.vocab_size >= 2, "data.augmentation.vocab_size", "must be at least 2")
-    require(aug.swap_window >= 1, "data.augmentation.swap_window", "must be at least 1")
     require(not (data.balancing.strategy == "weighted_sampler" and data.group_by_length),
             "data.group_by_length", "length grouping and balancing.strategy=weighted_sampler both choose "
             "the train order; set data.group_by_length=false")
 
 
 def _validate_model(model: DictConfig) -> None:
-    require(model.optimizer.lr > 0, "model.optimizer.lr", "must be positive")
-    require(model.optimizer.weight_decay >= 0, "model.optimizer.weight_decay", "must be >= 0")
     scheduler = model.scheduler
     require((scheduler.name is None) != (scheduler[TARGET] is None), "model.scheduler",
             "set either name (a transformers.get_scheduler name) or _target_ (a class or function), not both")
-    require(0.0 <= scheduler.warmup_ratio < 1.0, "model.scheduler.warmup_ratio", "must be in [0, 1)")
-    require(scheduler.warmup_steps >= 0, "model.scheduler.warmup_steps", "must be >= 0")
     require(scheduler.get("num_cycles", 1) > 0, "model.scheduler.num_cycles", "must be positive")
     require(model.pretrained or bool(model.architecture), "model.architecture",
             "a random-init model (pretrained=false) needs architecture.model_type and sizes")
-    for key, p in model.dropout.items():
-        require(p is None or 0.0 <= p < 1.0, f"model.dropout.{key}", "a probability in [0, 1), or null to keep "
-                "the checkpoint's")
-    _validate_training_method(model)
     _validate_adapters(model.finetune)
     _validate_shape(model)
 
@@ -191,15 +187,8 @@ def _validate_model(model: DictConfig) -> None:
 def _validate_adapters(finetune: DictConfig) -> None:
     """Ranges of the LoRA, AdaLoRA and prompt-tuning settings (peft checks them only when the model is built)."""
     lora, adalora = finetune.lora, finetune.adalora
-    require(lora.r >= 1, "model.finetune.lora.r", "a rank >= 1")
-    require(lora.alpha > 0, "model.finetune.lora.alpha", "must be positive")
-    require(0.0 <= lora.dropout < 1.0, "model.finetune.lora.dropout", "a probability in [0, 1)")
     require(1 <= adalora.target_r <= lora.r or finetune.mode != "adalora", "model.finetune.adalora.target_r",
             f"a rank in [1, model.finetune.lora.r={lora.r}] (AdaLoRA starts at lora.r and prunes down to it)")
-    for key in ("tinit", "tfinal"):
-        require(adalora[key] >= 0, f"model.finetune.adalora.{key}", "a number of steps >= 0")
-    require(adalora.delta_t >= 1, "model.finetune.adalora.delta_t", "a number of steps >= 1")
-    require(finetune.prompt.num_virtual_tokens >= 1, "model.finetune.prompt.num_virtual_tokens", "must be >= 1")
 
 
 def _validate_shape(model: DictConfig) -> None:
@@ -215,18 +204,6 @@ def _validate_shape(model: DictConfig) -> None:
             require(config[width] % config[heads] == 0, f"model.architecture.{width}",
                     f"{config[width]} is not divisible by {heads}={config[heads]} (each head gets "
                     f"{width} / {heads} dimensions)")
-
-
-def _validate_training_method(model: DictConfig) -> None:
-    """Fine-tuning mode, regularisation and layer-wise learning-rate options (issue: training methods)."""
-    require_choice("model.finetune.mode", model.finetune.mode, FINETUNE_MODES)
-    require_choice("model.penalty.kind", model.penalty.kind, ["l1", "l2"])
-    require(model.penalty.weight >= 0, "model.penalty.weight", "must be >= 0")
-    require(0.0 <= model.label_smoothing < 1.0, "model.label_smoothing", "must be in [0, 1)")
-    require(0.0 < model.optimizer.layer_decay <= 1.0, "model.optimizer.layer_decay", "must be in (0, 1]")
-    require(model.optimizer.head_lr is None or model.optimizer.head_lr > 0, "model.optimizer.head_lr",
-            "must be null or positive")
-    require(model.finetune.frozen_layers >= 0, "model.finetune.frozen_layers", "must be >= 0")
 
 
 def max_positions(model: DictConfig) -> tuple[int | None, str]:
@@ -283,19 +260,13 @@ def _validate_trainer(trainer: DictConfig) -> None:
     require_choice("trainer.precision", trainer.precision, PRECISIONS)
     require(trainer.precision != "16-mixed" or trainer.accelerator in ("gpu", "cuda", "auto"), "trainer.precision",
             "16-mixed (fp16 autocast) needs a CUDA GPU; on a CPU use bf16-mixed, 32-true or auto")
-    require(trainer.accumulate_grad_batches >= 1, "trainer.accumulate_grad_batches", "must be >= 1")
     require(trainer.max_epochs >= -1, "trainer.max_epochs", f"{trainer.max_epochs} epochs; use a number >= 0, "
             "or -1 for no epoch limit (then trainer.max_steps ends the run)")
     require(trainer.max_steps >= -1, "trainer.max_steps", "use a number of optimizer steps >= 0, or -1 for no limit")
     require(trainer.max_epochs != -1 or trainer.max_steps > 0, "trainer.max_steps",
             "trainer.max_epochs=-1 needs a step limit (trainer.max_steps > 0)")
-    require(trainer.log_every_n_steps >= 1, "trainer.log_every_n_steps", "must be >= 1")
-    require(trainer.check_val_every_n_epoch >= 1, "trainer.check_val_every_n_epoch", "must be >= 1")
-    require(trainer.num_nodes >= 1, "trainer.num_nodes", "must be >= 1")
     require(trainer.devices not in (0, "0"), "trainer.devices", "a device count >= 1, -1 for all, a list or auto")
     require(trainer.num_sanity_val_steps >= -1, "trainer.num_sanity_val_steps", "a batch count >= 0, or -1 for all")
-    require(trainer.gradient_clip_val is None or trainer.gradient_clip_val >= 0, "trainer.gradient_clip_val",
-            "must be null or >= 0")
     algorithm = trainer.get("gradient_clip_algorithm")
     require(algorithm is None or str(algorithm).lower() in ("norm", "value"), "trainer.gradient_clip_algorithm",
             "norm or value")

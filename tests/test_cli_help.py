@@ -23,7 +23,7 @@ def test_every_entry_point_prints_its_usage(name, capsys):
 def test_train_help_lists_groups_with_choices_and_keys_with_types_and_defaults(capsys):
     assert train_main(["-h"]) == 0
     out = capsys.readouterr().out
-    assert "  model: bert_base, gpt2, minilm, tiny_bert, tiny_gpt2 (default: minilm)" in out
+    assert "  model: bert_base, gpt2, minilm, minilm_mean, tiny_bert, tiny_gpt2 (default: minilm)" in out
     assert "  experiment: agnews_minilm, imdb_bert," in out
     assert "  data.max_length: int = 256" in out and "  data.cleaning.html: bool = True" in out
     assert f"  trainer.log_every_n_steps: int = {TrainerConfig.log_every_n_steps}" in out

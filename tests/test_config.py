@@ -7,9 +7,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from src.builders import check_buildable
 from src.config import available, compose, to_yaml
 from src.errors import ConfigError
-from src.training import check_buildable
 from src.validation import monitorable_metrics
 
 
@@ -142,9 +142,9 @@ def test_the_monitorable_metrics_are_the_ones_the_classifier_logs() -> None:
     ("trainer.limit_train_batches=1.5", "'trainer.limit_train_batches': a share in [0, 1] or a whole number"),
     ("trainer.overfit_batches=-1", "'trainer.overfit_batches': a share in [0, 1]"),
     ("trainer.num_sanity_val_steps=-2", "'trainer.num_sanity_val_steps': a batch count >= 0, or -1"),
-    ("model.finetune.lora.r=0", "'model.finetune.lora.r': a rank >= 1"),
-    ("model.finetune.lora.dropout=1.5", "'model.finetune.lora.dropout': a probability in [0, 1)"),
-    ("model.finetune.adalora.delta_t=0", "'model.finetune.adalora.delta_t': a number of steps >= 1"),
+    ("model.finetune.lora.r=0", "'model.finetune.lora.r': must be >= 1"),
+    ("model.finetune.lora.dropout=1.5", "'model.finetune.lora.dropout': must be in [0, 1)"),
+    ("model.finetune.adalora.delta_t=0", "'model.finetune.adalora.delta_t': must be >= 1"),
     ("model.finetune.prompt.num_virtual_tokens=0", "'model.finetune.prompt.num_virtual_tokens': must be >= 1"),
     ("model.architecture.hidden_size=63", "'model.architecture.hidden_size': 63 is not divisible by "
                                           "num_attention_heads=2"),

@@ -2,6 +2,7 @@
 configs/, Python into the module it names) and a tiny model trains with it."""
 
 import json
+import math
 import re
 import shutil
 from collections.abc import Iterator
@@ -15,12 +16,15 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import OmegaConf
 
 from src import config
+from src.builders import check_buildable
 from src.config import compose, to_object
 from src.datamodules import augmentation
 from src.datamodules.text_classification import TextClassificationDataModule
+from src.modules.mean_pooling import MeanPoolingClassifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.schedulers import build_scheduler
-from src.training import check_buildable, train
+from src.run import Run
+from src.training import evaluate, train
 from tests.training_helpers import build_module, configured_fit
 
 DOC = config.REPO_ROOT / "docs" / "extending.md"
@@ -68,14 +72,21 @@ def _reviews_dataset(root: Path) -> Path:
     return root
 
 
+SHIPPED = ("configs/logger/tensorboard.yaml", "src/modules/mean_pooling.py", "configs/model/minilm_mean.yaml",
+           "src/datamodules/text_folder.py", "configs/data/imdb_folders.yaml", "configs/data/nli_pairs.yaml")
+# tiny_bert's 2-layer random-init BERT in place of MiniLM's pretrained weights
+TINY_BERT = ("model.pretrained=false", "model.architecture={model_type: bert, num_hidden_layers: 2, hidden_size: 64, "
+             "num_attention_heads: 2, intermediate_size: 128, max_position_embeddings: 512}")
+
+
 def test_the_docs_hold_every_recipe_and_show_shipped_files_as_shipped(recipes: dict[str, str]) -> None:
     assert set(recipes) == {"configs/data/reviews.yaml", "configs/model/tiny_distilbert.yaml",
                             "configs/experiment/reviews_tiny.yaml", "configs/optimizer/nadam.yaml",
                             "configs/scheduler/step.yaml", "configs/callbacks/swa.yaml",
                             "configs/logger/tensorboard.yaml", "src/datamodules/augmentation.py",
-                            "configs/experiment/imdb_tiny_shout.yaml"}
-    shipped = config.REPO_ROOT / "configs" / "logger" / "tensorboard.yaml"
-    assert shipped.read_text() == recipes["configs/logger/tensorboard.yaml"]  # the docs show the shipped file
+                            "configs/experiment/imdb_tiny_shout.yaml", *SHIPPED}
+    for path in SHIPPED:  # the docs show the shipped files
+        assert (config.REPO_ROOT / path).read_text() == recipes[path], path
 
 
 def test_a_dataset_a_model_and_an_experiment_are_three_yaml_files(recipes: dict[str, str], tmp_path: Path) -> None:
@@ -88,6 +99,54 @@ def test_a_dataset_a_model_and_an_experiment_are_three_yaml_files(recipes: dict[
     assert summary["global_step"] == 4  # 27 training rows (3 carved for validation) in batches of 8
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     assert checkpoint["hf_config"]["model_type"] == "distilbert" and checkpoint["hf_config"]["n_layers"] == 2
+
+
+def test_a_lightning_module_is_one_python_file_and_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:
+    cfg = compose([*TINY, "model=minilm_mean", *TINY_BERT, f"run_dir={tmp_path / 'run'}",
+                   f"data.cache_dir={tmp_path / 'cache'}"])
+    summary = train(cfg)
+    module = MeanPoolingClassifier.from_checkpoint(summary["best_checkpoint"])
+    batch = {"input_ids": torch.tensor([[101, 2307, 102, 0], [101, 2307, 102, 2307]]),
+             "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])}
+    module.eval()
+    logits = module(batch)
+    padded_token_ignored = module({k: v[:1, :3] for k, v in batch.items()})
+    assert torch.allclose(logits[:1], padded_token_ignored, atol=1e-5)  # the mean skips padding
+    assert not torch.allclose(logits[0], logits[1])  # a different mean, different logits
+    assert summary["global_step"] == 8
+    run = Run.open(summary["best_checkpoint"])
+    assert type(run.load_classifier()) is MeanPoolingClassifier  # eval, predict and compression load the subclass
+    assert evaluate(Path(summary["best_checkpoint"]), [])["test"] == pytest.approx(summary["test"])
+
+
+def test_a_text_pair_dataset_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:
+    cfg = compose([*TINY, "data=nli_pairs", f"run_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}"])
+    tokenizer = load_tokenizer(cfg.model)
+    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+    datamodule.setup()
+    batch = next(iter(datamodule.test_dataloader()))
+    assert (batch["token_type_ids"] == 1).any(dim=1).all()  # every row encoded as a pair: [CLS] a [SEP] b [SEP]
+    summary = train(cfg)
+    predictions = pd.read_csv(Path(summary["run_dir"]) / "predictions_test.csv")
+    assert len(predictions) == len(pd.read_csv(config.REPO_ROOT / "tests/data/nli_pairs/test.csv"))
+    assert list(predictions.columns[-3:]) == ["prob_entailment", "prob_neutral", "prob_contradiction"]
+    assert summary["global_step"] == 2 * math.ceil(48 / 16)  # 60 train rows, 12 (20 %) carved for validation
+
+
+def test_a_data_module_is_one_python_file_and_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:
+    root = Path(config._data_root()) / "aclImdb"
+    for split, rows in (("train", 24), ("test", 8)):
+        for i in range(rows):
+            label = ("neg", "pos")[i % 2]
+            (root / split / label).mkdir(parents=True, exist_ok=True)
+            words = REVIEWS["bad" if label == "neg" else "good"]
+            (root / split / label / f"{i}_{i % 10}.txt").write_text(f"{words} <br />film {i}")
+    cfg = compose([*TINY, "data=imdb_folders", f"run_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}"])
+    summary = train(cfg)
+    assert summary["global_step"] == 4  # 21 training files (3 carved for validation): 2 batches of 16, 2 epochs
+    predictions = pd.read_csv(Path(summary["run_dir"]) / "predictions_test.csv")
+    assert sorted(predictions["label"]) == [0] * 4 + [1] * 4  # every test file, labelled by its folder
+    assert list(predictions.columns[-2:]) == ["prob_neg", "prob_pos"]
 
 
 def test_nadam_is_one_yaml_file(recipes: dict[str, str], tmp_path: Path) -> None:

@@ -15,13 +15,14 @@ import pytest
 import torch
 
 from src import rundir
+from src.builders import build_trainer
 from src.callbacks.checkpoint import AtomicCheckpointIO
 from src.config import compose, to_object
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.rundir import newest_checkpoint, resolve_run_dir_and_ckpt
-from src.training import build_trainer, train
+from src.training import train
 from tests.training_helpers import fresh_python
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,13 +12,13 @@ import wandb
 from lightning.pytorch.loggers import CSVLogger
 
 from src import hardware
+from src.builders import build_callbacks, build_trainer, check_buildable
 from src.config import GROUP_KEYS, REPO_ROOT, available, compose, to_object
 from src.designs.design_spec import load_design
 from src.errors import ConfigError
 from src.loggers import build_loggers
 from src.modules.optimizers import build_optimizer
 from src.modules.schedulers import build_scheduler
-from src.training import build_callbacks, build_trainer, check_buildable
 from tests.test_config import fake_finished_run
 from tests.training_helpers import fresh_python
 
@@ -78,7 +78,7 @@ def _schema_error(*overrides: str) -> str:
      r"logger\.tensorboard\._target_: lightning\.pytorch\.loggers has no 'TensorBordLogger'.*TensorBoardLogger"),
     (["trainer.max_epochs=-5"], r"'trainer\.max_epochs': -5 epochs; use a number >= 0, or -1"),
     (["model.dropout=2"], r"'model\.dropout' is a group of keys.*set model\.dropout\.hidden"),
-    (["model.dropout.hidden=2"], r"'model\.dropout\.hidden': a probability in \[0, 1\)"),
+    (["model.dropout.hidden=2"], r"'model\.dropout\.hidden': must be null or in \[0, 1\)"),
     (["data.max_length=100000"], r"'data\.max_length': 100000 tokens exceed the model's 512 positions "
                                  r"\(.*config\.json\); use data\.max_length <= 512"),
     (["experiment=imdb_tiny", "model=tiny_gpt2", "data.max_length=600"],

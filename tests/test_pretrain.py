@@ -74,7 +74,7 @@ def test_pretraining_texts_are_cut_as_fine_tuning_cuts_them(make_cfg, experiment
     datamodule.prepare_texts()
     train = datamodule.cleaned["train"].to_dict()
     expected = datamodule.encode(train["text"], train.get("text_pair"))
-    pretraining = in_domain_texts(cfg, tokenizer)
+    pretraining = in_domain_texts(TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed))
     assert list(pretraining["input_ids"]) == expected["input_ids"]
     assert expected["input_ids"] != tokenizer(train["text"], train.get("text_pair"), truncation=True,
                                               max_length=16)["input_ids"]  # head_tail cut them otherwise

@@ -59,7 +59,7 @@ def test_a_bad_argument_is_named_without_importing_torch_lightning_or_transforme
     code = ("import sys\n"
             "from src.config import compose\n"
             "from src.errors import ConfigError\n"
-            "from src.training import check_buildable\n"
+            "from src.builders import check_buildable\n"
             f"for bad in {BAD!r}:\n"
             "    try:\n"
             "        check_buildable(compose(['experiment=imdb_tiny', *bad]))\n"

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from src import hardware
+from src.builders import build_trainer
 from src.config import compose, to_object
 from src.errors import ConfigError
-from src.training import build_trainer
 from tests.training_helpers import quick_fit
 
 

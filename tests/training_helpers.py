@@ -9,17 +9,17 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from src.builders import build_model, build_trainer, check_buildable
 from src.config import to_object
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.loggers import build_loggers
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
-from src.training import build_trainer, check_buildable
 
 
 def build_module(cfg: DictConfig) -> TextClassifier:
     L.seed_everything(cfg.seed, verbose=False)
-    return TextClassifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+    return build_model(cfg)
 
 
 @cache

@@ -2,7 +2,7 @@
 
 Lightning has no check on the loss itself (EarlyStopping's `check_finite` watches a monitored metric, logged
 at most once per validation); a diverged run would otherwise train on, validate and test NaN weights, and
-exit 0 with NaN in metrics.json. Always on (src.training.build_trainer).
+exit 0 with NaN in metrics.json. Always on (src.builders.build_trainer).
 """
 
 import math

@@ -9,6 +9,7 @@ token_lengths.png, class_counts.png); logged to W&B (job_type data-report) when 
 import logging
 import sys
 
+from src.builders import build_datamodule, build_tokenizer
 from src.cli import composed_run_config, entry_point
 from src.reporting.data_profile import data_report
 
@@ -20,7 +21,7 @@ def main(args: list[str]) -> int:
     cfg = composed_run_config(args, "logger.wandb.job_type=data-report")
     if cfg is None:
         return 0
-    markdown = data_report(cfg)
+    markdown = data_report(cfg, build_datamodule(cfg, build_tokenizer(cfg)))
     print(markdown.read_text())
     print(f"Report written to {markdown.parent}")
     return 0

@@ -1,16 +1,13 @@
 """The in-domain texts of domain-adaptive pre-training (src/pretraining.py): the experiment's own train split."""
 
 from datasets import Dataset
-from omegaconf import DictConfig
-from transformers import PreTrainedTokenizerBase
 
 from src.datamodules.text_classification import TextClassificationDataModule
 
 
-def in_domain_texts(cfg: DictConfig, tokenizer: PreTrainedTokenizerBase) -> Dataset:
-    """The cleaned train-split texts (or text pairs, as one sequence) of the experiment's data config, tokenized
-    and cut as fine-tuning cuts them (data.max_length, data.truncation); labels dropped."""
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
+def in_domain_texts(datamodule: TextClassificationDataModule) -> Dataset:
+    """The data module's cleaned train-split texts (or text pairs, as one sequence), tokenized and cut as
+    fine-tuning cuts them (data.max_length, data.truncation); labels dropped."""
     datamodule.prepare_texts()
     texts = datamodule.cleaned["train"]
     return texts.map(lambda batch: datamodule.encode(batch["text"], batch.get("text_pair")),

@@ -197,12 +197,12 @@ class TextClassificationDataModule(L.LightningDataModule):
     def load_raw_splits(self) -> dict[str, Dataset]:
         """train / validation / test as standardized `text` + `label` datasets, limited and stratified."""
         cfg = self.cfg
-        train = standardize(load_split(cfg, cfg.train_split), cfg, cfg.train_split)
+        train = self.read_split(cfg.train_split)
         if cfg.val_split is None:
             train, validation = stratified_split(train, cfg.val_size, sklearn_state(self.seed, "val_split"))
         else:
-            validation = standardize(load_split(cfg, cfg.val_split), cfg, cfg.val_split)
-        test = standardize(load_split(cfg, cfg.test_split), cfg, cfg.test_split)
+            validation = self.read_split(cfg.val_split)
+        test = self.read_split(cfg.test_split)
         return {
             "train": class_fraction_subset(
                 stratified_subset(train, cfg.limit_train, sklearn_state(self.seed, "train_subset")),
@@ -210,6 +210,11 @@ class TextClassificationDataModule(L.LightningDataModule):
             "validation": stratified_subset(validation, cfg.limit_val, sklearn_state(self.seed, "val_subset")),
             "test": stratified_subset(test, cfg.limit_test, sklearn_state(self.seed, "test_subset")),
         }
+
+    def read_split(self, split: str) -> Dataset:
+        """One split of the source as `text` + integer `label` rows: what a data module for another source
+        overrides (with `source_identity`); cleaning, balancing, augmentation and batching stay as they are."""
+        return standardize(load_split(self.cfg, split), self.cfg, split)
 
     def cache_key(self, split: str, dataset: Dataset) -> str:
         """Hash of everything that changes a tokenized split: source, rows, cleaning, tokenizer, max length.
@@ -220,7 +225,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         source_split = {"train": cfg.train_split, "validation": cfg.val_split or cfg.train_split,
                         "test": cfg.test_split}[split]
         parts = {
-            "source": self._source_identity(source_split),
+            "source": self.source_identity(source_split),
             "rows": dataset._fingerprint,
             "cleaning": OmegaConf.to_container(self.cfg.cleaning),
             "tokenizer": [self.tokenizer.name_or_path, type(self.tokenizer).__name__, len(self.tokenizer)],
@@ -229,7 +234,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         }
         return stable_hash(parts)
 
-    def _source_identity(self, split: str) -> list[Any]:
+    def source_identity(self, split: str) -> list[Any]:
+        """What identifies the split's source data for the token cache: the Hub dataset, or the file and its stat."""
         if self.cfg.source == "hub":
             return [self.cfg.hub_name, self.cfg.hub_config, split]
         path = split_file(self.cfg, split)

@@ -4,14 +4,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from src import rundir
-from src.datamodules.text_classification import TextClassificationDataModule
-from src.modules.model_builder import load_tokenizer
+from src.builders import build_datamodule, build_tokenizer, evaluation_trainer
 from src.modules.text_classifier import TextClassifier, classification_metrics
 from src.run import Run
 
@@ -53,17 +51,11 @@ def write_run(
 
 def predict_split(model: TextClassifier, cfg: DictConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and labels of `model` on one split of the run config's data (same rows)."""
-    datamodule = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), seed=cfg.seed)
+    datamodule = build_datamodule(cfg, build_tokenizer(cfg))
     datamodule.setup()
     loader = {"validation": datamodule.val_dataloader, "test": datamodule.test_dataloader}[split]()
-    trainer = L.Trainer(
-        accelerator=cfg.trainer.accelerator,
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        default_root_dir=str(Path(cfg.run_dir or ".")),
-    )
+    # full precision whatever the run trained in: the predictions that fusions combine were always float32
+    trainer = evaluation_trainer(cfg, Path(cfg.run_dir or "."), precision="32-true")
     logits = torch.cat(trainer.predict(model, dataloaders=loader))
     labels = np.asarray(datamodule.splits[split]["labels"], dtype=np.int64)
     return logits.softmax(-1).double().numpy(), labels

@@ -12,11 +12,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from src.errors import ConfigError
 from src.modules.text_classifier import TextClassifier
-from src.rundir import load_checkpoint
 
 LAYER_KEY = re.compile(r"^(.*\.(?:layer|h)\.)(\d+)(\..*)$")  # BERT encoder.layer.N / GPT-2 transformer.h.N
 
@@ -70,7 +69,8 @@ class DistillationClassifier(TextClassifier):
     """A `TextClassifier` whose training loss distils a fine-tuned teacher (config: `model.distillation`)."""
 
     def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
-                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None) -> None:
+                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         kd = model_cfg["distillation"]
         if model_cfg["finetune"]["mode"] != "full":
             raise ConfigError("model.distillation trains the whole student: use model.finetune.mode=full.")
@@ -79,7 +79,8 @@ class DistillationClassifier(TextClassifier):
         fresh = hf_config is None
         if fresh:
             hf_config = student_config(teacher.config, layers).to_dict()
-        super().__init__(model_cfg, label_names, hf_config=hf_config, class_weights=class_weights)
+        super().__init__(model_cfg, label_names, hf_config=hf_config, class_weights=class_weights,
+                         tokenizer=tokenizer)
         if fresh:
             self.model.load_state_dict(student_state(teacher.state_dict(), layers))
         self.layers = layers
@@ -114,18 +115,3 @@ class DistillationClassifier(TextClassifier):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         return losses["objective"]
 
-
-def build_classifier(model_cfg: dict[str, Any], label_names: list[str],
-                     class_weights: list[float] | None = None) -> TextClassifier:
-    """The run's LightningModule: a `DistillationClassifier` when `model.distillation.teacher_ckpt` is set,
-    else a `TextClassifier`; started from `model.init_checkpoint`'s weights when one is given."""
-    cls = DistillationClassifier if model_cfg["distillation"]["teacher_ckpt"] else TextClassifier
-    module = cls(model_cfg, label_names, class_weights=class_weights)
-    if model_cfg["init_checkpoint"]:
-        state = load_checkpoint(model_cfg["init_checkpoint"])["state_dict"]
-        try:
-            module.load_state_dict(state)
-        except RuntimeError as err:
-            raise ConfigError(f"model.init_checkpoint={model_cfg['init_checkpoint']} does not fit this model "
-                              f"(same model group and fine-tuning mode needed): {str(err)[:300]}") from None
-    return module

@@ -72,10 +72,10 @@ def resolve_warmup(total_steps: int, warmup_steps: int, warmup_ratio: float) -> 
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: SchedulerConfig, total_steps: int) -> LRScheduler:
-    """The configured schedule over `total_steps` optimizer steps, with its warm-up."""
+    """The configured schedule over `total_steps` optimizer steps, with its warm-up (checked by `check_scheduler`
+    before the run is built)."""
     from transformers import get_scheduler
 
-    check_scheduler(cfg)
     steps = dict(zip(STEPS, (resolve_warmup(total_steps, cfg.warmup_steps, cfg.warmup_ratio), total_steps),
                      strict=True))
     if cfg.name:

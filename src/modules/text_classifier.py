@@ -21,9 +21,11 @@ from torchmetrics.classification import (
     MulticlassRecall,
     MulticlassROC,
 )
+from transformers import PreTrainedTokenizerBase
 
 from src.compression.structure import UnitRecord, normalize_record, remove_units
 from src.config import structured, to_schema
+from src.instantiate import locate
 from src.modules.figures import save_classification_figures
 from src.modules.finetuning import apply_finetuning, finetuning_callbacks, parameter_counts
 from src.modules.model_builder import build_model, load_tokenizer, model_from_config_dict
@@ -55,14 +57,16 @@ class TextClassifier(L.LightningModule):
     flops_per_batch = None  # read by Lightning's ThroughputMonitor: FLOPs are not counted, so no FLOPs metrics
 
     def __init__(self, model_cfg: dict[str, Any], label_names: list[str],
-                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None) -> None:
+                 hf_config: dict[str, Any] | None = None, class_weights: list[float] | None = None,
+                 tokenizer: PreTrainedTokenizerBase | None = None) -> None:
         super().__init__()
-        self.save_hyperparameters()  # the plain dict: checkpoints stay loadable when the schema grows
+        # the plain dict: checkpoints stay loadable when the schema grows; the run's tokenizer is no hyper-parameter
+        self.save_hyperparameters(ignore=["tokenizer"])
         self.cfg: ModelConfig = to_schema(ModelConfig, model_cfg)
         self.label_names = list(label_names)
         num_labels = len(self.label_names)
         if hf_config is None:
-            self.model = build_model(self.cfg, self.label_names, load_tokenizer(self.cfg))
+            self.model = build_model(self.cfg, self.label_names, tokenizer or load_tokenizer(self.cfg))
         else:
             self.model = model_from_config_dict(hf_config)
         self.model = apply_finetuning(self.model, self.cfg.finetune,
@@ -89,7 +93,8 @@ class TextClassifier(L.LightningModule):
         # checkpoints written before a model key existed get that key's schema default
         saved = OmegaConf.merge(structured(ModelConfig), hparams["model_cfg"])
         hparams["model_cfg"] = OmegaConf.to_container(saved, resolve=True)
-        module = cls(**hparams)
+        trained = locate(saved._target_, "model._target_")  # the subclass it was trained as (mean pooling, ...)
+        module = (trained if isinstance(trained, type) and issubclass(trained, cls) else cls)(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
         module.pruned_units = normalize_record(checkpoint.get("compression", {}).get("units"))
         if remove_pruned:  # heads / FFN neurons masked by structured pruning removed for real: smaller, faster

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from src import rundir  # noqa: E402
+from src.builders import build_datamodule  # noqa: E402
 from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches  # noqa: E402
 from src.compression.measure import (  # noqa: E402
     Rounds,
@@ -46,7 +47,6 @@ from src.compression.measure import (  # noqa: E402
 )
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, REPORT_FILE, OnnxClassifier, write_onnx  # noqa: E402
 from src.compression.variants import load_variant, quantize_checkpoint  # noqa: E402
-from src.datamodules.text_classification import TextClassificationDataModule  # noqa: E402
 from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.finetuning import merged  # noqa: E402
@@ -222,7 +222,7 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     torch.set_num_threads(settings["threads"])
     cfg = run.cfg
     variants = collect_variants(run, given)
-    datamodule = TextClassificationDataModule(cfg.data, run.tokenizer, seed=cfg.seed)
+    datamodule = build_datamodule(run.cfg, run.tokenizer)
     datamodule.setup()
     built = None
     if settings["inductor"]:

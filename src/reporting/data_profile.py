@@ -1,7 +1,7 @@
 """The data report: what cleaning, balancing, tokenization and batching do to a configured dataset.
 
 `build_report` measures a prepared `TextClassificationDataModule`; `write_report` renders it as
-report.md + report.json + PNG figures; `data_report(cfg)` does both for a composed config and logs the
+report.md + report.json + PNG figures; `data_report(cfg, datamodule)` does both for a run's data module and logs the
 result to W&B when the logger is on (the library half of `python -m src.cli.data_report`).
 """
 
@@ -27,7 +27,6 @@ from src.datamodules.balancing import class_counts
 from src.datamodules.sources import label_array
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.loggers import build_loggers
-from src.modules.model_builder import load_tokenizer
 from src.rundir import atomic_write_text
 
 if TYPE_CHECKING:
@@ -295,11 +294,9 @@ def log_report(loggers: list[Logger], report: dict[str, Any], files: dict[str, P
             logger.experiment.finish()
 
 
-def data_report(cfg: DictConfig) -> Path:
-    """Prepare the configured data (cleaning, balancing, augmentation), measure it and write the report."""
+def data_report(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Path:
+    """Prepare the run's data module (cleaning, balancing, augmentation), measure it and write the report."""
     out_dir = report_dir(cfg)
-    tokenizer = load_tokenizer(cfg.model)
-    datamodule = TextClassificationDataModule(cfg.data, tokenizer, seed=cfg.seed)
     report, lengths = build_report(datamodule)
     report["experiment"] = cfg.experiment
     files = write_report(report, lengths, out_dir)

@@ -15,10 +15,10 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoConfig, DataCollatorWithPadding, PreTrainedTokenizerBase
 
+from src.builders import build_datamodule
 from src.compression.inductor_int8 import InductorClassifier, calibrated_int8, validation_batches
 from src.compression.onnx_export import INT8_FILE, ONNX_FILE, onnx_logits, session
 from src.datamodules.preprocessing import Preprocessing
-from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, EmptyTextError
 from src.run import Run
 from src.serving.pretrained import load_exported, served_model
@@ -104,7 +104,7 @@ def inductor_predictor(ckpt: Path, bf16: bool) -> Predictor:
                           f"split: pass CKPT=runs/<experiment>/<run>/checkpoints/last.ckpt, not {ckpt}.")
     run = Run.open(ckpt)
     served = served_model(run)[0]
-    datamodule = TextClassificationDataModule(run.cfg.data, run.tokenizer, seed=run.cfg.seed)
+    datamodule = build_datamodule(run.cfg, run.tokenizer)
     datamodule.setup()
     graph = calibrated_int8(served.model, validation_batches(datamodule), run.preprocessing.max_length)
     runner = InductorClassifier(graph, run.preprocessing.max_length, served.model.config.pad_token_id or 0, bf16)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from src.builders import build_callbacks
 from src.callbacks.gradual_unfreezing import GradualUnfreezing
 from src.errors import ConfigError
-from src.training import build_callbacks
 from tests.training_helpers import build_module, quick_fit
 
 PARTS = {"embeddings": "bert.embeddings.", "layer0": "bert.encoder.layer.0.",

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 
+from src.builders import build_model
 from src.config import compose
 from src.errors import ConfigError
-from src.modules.distillation import DistillationClassifier, build_classifier, kd_loss, student_state
+from src.modules.distillation import DistillationClassifier, kd_loss, student_state
 from src.training import train
 from tests.compression.helpers import real_batch, save_plain_checkpoint
 from tests.training_helpers import build_module
@@ -47,7 +48,7 @@ def teacher_ckpt(make_cfg, tmp_path):
 def test_short_kd_run_lowers_the_loss(make_cfg, teacher_ckpt):
     cfg = make_cfg(f"model.distillation.teacher_ckpt={teacher_ckpt}", "model.distillation.student_layers=[1]",
                    "model.distillation.hidden_weight=0.5")
-    module = build_classifier(dict(cfg.model), list(cfg.data.label_names))
+    module = build_model(cfg)
     assert isinstance(module, DistillationClassifier) and module.model.config.num_hidden_layers == 1
     assert torch.equal(module.model.bert.encoder.layer[0].output.dense.weight,
                        module.teacher.bert.encoder.layer[1].output.dense.weight)
@@ -83,9 +84,9 @@ def test_distillation_config_is_checked(make_cfg, teacher_ckpt, tmp_path):
 
 def test_init_checkpoint_starts_from_its_weights(make_cfg, teacher_ckpt):
     cfg = make_cfg(f"model.init_checkpoint={teacher_ckpt}")
-    module = build_classifier(dict(cfg.model), list(cfg.data.label_names))
+    module = build_model(cfg)
     saved = torch.load(teacher_ckpt, weights_only=True)["state_dict"]
     assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
     gpt2 = make_cfg("model=tiny_gpt2", f"model.init_checkpoint={teacher_ckpt}")
     with pytest.raises(ConfigError, match="does not fit this model"):
-        build_classifier(dict(gpt2.model), list(gpt2.data.label_names))
+        build_model(gpt2)

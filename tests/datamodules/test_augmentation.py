@@ -10,6 +10,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from src.builders import check_buildable
 from src.callbacks.epoch_seed import EpochSeed
 from src.datamodules.augmentation import (
     AUGMENTATIONS,
@@ -23,7 +24,6 @@ from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError
 from src.modules.model_builder import load_tokenizer
 from src.schemas import AugmentationConfig, CleaningConfig
-from src.training import check_buildable
 
 TOLERANCE = 0.02
 

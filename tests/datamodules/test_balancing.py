@@ -11,6 +11,7 @@ from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import WeightedRandomSampler
 
+from src.builders import check_buildable
 from src.datamodules.augmentation import Augmenter, build_augmenter
 from src.datamodules.balancing import BALANCERS, Balanced, class_counts
 from src.datamodules.text_classification import TextClassificationDataModule
@@ -18,7 +19,6 @@ from src.errors import ConfigError, DataError
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.schemas import AugmentationConfig
-from src.training import check_buildable
 
 
 @pytest.fixture

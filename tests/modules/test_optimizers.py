@@ -4,12 +4,12 @@ import pytest
 import torch
 from omegaconf import ListConfig, OmegaConf
 
+from src.builders import check_buildable
 from src.config import available, compose, to_object
 from src.errors import ConfigError
 from src.modules.anatomy import is_no_decay, parameter_depths
 from src.modules.model_builder import build_model, load_tokenizer
 from src.modules.optimizers import build_optimizer
-from src.training import check_buildable
 
 EXPECTED_TYPES = {"sgd": torch.optim.SGD, "sgd_momentum": torch.optim.SGD, "sgd_nesterov": torch.optim.SGD,
                   "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 
+from src.builders import build_trainer
 from src.config import to_object
 from src.errors import ConfigError
 from src.modules.regularization import penalised_parameters, penalty
-from src.training import build_trainer
 from tests.training_helpers import build_module, quick_fit
 
 FAST = ("data.limit_train=64", "data.max_length=32", "optimizer=sgd", "model.optimizer.lr=0.05")

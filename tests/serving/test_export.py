@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 from huggingface_hub import ModelCard
-from omegaconf import OmegaConf
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from src import rundir
+from src.builders import build_model
 from src.callbacks.qat import QuantizationAwareTraining
 from src.compression.onnx_export import onnx_logits, session
 from src.compression.structure import head_slices
@@ -24,7 +24,6 @@ from src.config import compose, compose_for_checkpoint, to_yaml
 from src.datamodules.cleaning import STEPS, clean_text
 from src.datamodules.text_classification import TextClassificationDataModule
 from src.errors import ConfigError, HubUnreachableError
-from src.modules.distillation import build_classifier
 from src.modules.model_builder import load_tokenizer
 from src.modules.text_classifier import TextClassifier
 from src.reporting.stats import bootstrap_metric
@@ -156,7 +155,7 @@ def test_export_refuses_to_overwrite_a_foreign_directory_and_leaves_nothing_behi
 def test_distilled_student_exports_like_any_model(make_cfg, tmp_path):
     teacher = save_plain_checkpoint(build_module(make_cfg()), tmp_path / "teacher.ckpt")
     cfg = make_cfg(f"model.distillation.teacher_ckpt={teacher}", "model.distillation.student_layers=[1]")
-    student = build_classifier(OmegaConf.to_container(cfg.model, resolve=True), list(cfg.data.label_names))
+    student = build_model(cfg)
     batch = real_batch(cfg, 8)
     out = export_model(_saved_run(cfg, student, tmp_path / "run"), tmp_path / "student")
     plain = AutoModelForSequenceClassification.from_pretrained(out).eval()
