@@ -13,7 +13,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import MLFlowLogger
 
-from src import training
 from src.config import REPO_ROOT, available, compose
 from tests.training_helpers import configured_fit
 
@@ -68,11 +67,9 @@ def test_every_debug_file_is_tested() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_debug_mode_runs_a_tiny_model(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_mode_runs_a_tiny_model(name: str, tmp_path: Path) -> None:
     overrides, check = CHECKS[name]
-    original = training.build_callbacks
-    monkeypatch.setattr(training, "build_callbacks", lambda *a: original(*a) + [AnomalyProbe()])
-    check(configured_fit(compose([*TINY, f"debug={name}", *overrides]), tmp_path), tmp_path)
+    check(configured_fit(compose([*TINY, f"debug={name}", *overrides]), tmp_path, [AnomalyProbe()]), tmp_path)
 
 
 def test_mlflow_logs_the_run_to_a_local_store_in_the_run_directory(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src import rundir, training
+from src import rundir
 from src.cli import eval as eval_entry
 from src.cli import train as train_entry
 from src.datamodules.text_classification import TextClassificationDataModule
@@ -92,20 +92,16 @@ class _InterruptAt(L.Callback):
             raise KeyboardInterrupt
 
 
-def _interrupted_train(cfg: DictConfig, step: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def _interrupted_train(cfg: DictConfig, step: int) -> None:
     """Run `train(cfg)` and press Ctrl-C (KeyboardInterrupt) when `step` is reached."""
-    original_build = training.build_callbacks
-    with monkeypatch.context() as patch:
-        patch.setattr(training, "build_callbacks", lambda *a: original_build(*a) + [_InterruptAt(step)])
-        with pytest.raises(SystemExit):
-            train(cfg)
+    with pytest.raises(SystemExit):
+        train(cfg, callbacks=[_InterruptAt(step)])
 
 
-def test_resume_after_interrupt_matches_uninterrupted_run(make_cfg: MakeCfg, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_interrupt_matches_uninterrupted_run(make_cfg: MakeCfg, tmp_path: Path) -> None:
     args = (*QUICK, "data.batch_size=16", "trainer.max_epochs=2")
     full = train(make_cfg(*args, f"run_dir={tmp_path / 'full'}"))
-    _interrupted_train(make_cfg(*args, f"run_dir={tmp_path / 'split'}"), step=4, monkeypatch=monkeypatch)
+    _interrupted_train(make_cfg(*args, f"run_dir={tmp_path / 'split'}"), step=4)
     resumed = train(make_cfg(*args, "ckpt_path=last", f"run_dir={tmp_path / 'split'}"))
     assert resumed["global_step"] == full["global_step"] == 8
     full_weights = state_dict_of(tmp_path / "full" / "checkpoints" / "last.ckpt")
@@ -115,11 +111,10 @@ def test_resume_after_interrupt_matches_uninterrupted_run(make_cfg: MakeCfg, tmp
     assert resumed["test"] == full["test"]
 
 
-def test_ctrl_c_leaves_checkpoint_and_logs_and_resumes(make_cfg: MakeCfg, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_leaves_checkpoint_and_logs_and_resumes(make_cfg: MakeCfg, tmp_path: Path) -> None:
     run_dir = tmp_path / "interrupted"
     _interrupted_train(make_cfg(*QUICK, "data.batch_size=16", "trainer.max_epochs=2", f"run_dir={run_dir}"),
-                       step=5, monkeypatch=monkeypatch)
+                       step=5)
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
     assert (run_dir / "config.yaml").is_file()
     assert (run_dir / "csv" / "metrics.csv").read_text().startswith(("epoch", "lr", "step", "train", "val"))

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -50,11 +51,12 @@ def quick_fit(cfg: DictConfig, module: TextClassifier | None = None, callbacks: 
     return module
 
 
-def configured_fit(cfg: DictConfig, run_dir: Path) -> L.Trainer:
-    """Fit with the Trainer, callbacks, loggers and profiler `cfg` names (no final validation, test or outputs)."""
+def configured_fit(cfg: DictConfig, run_dir: Path, extra: Sequence[Callback] = ()) -> L.Trainer:
+    """Fit with the Trainer, callbacks, loggers and profiler `cfg` names, plus `extra` callbacks (no final
+    validation, test or outputs)."""
     check_buildable(cfg)
     run = to_object(cfg)
-    trainer = build_trainer(run, run_dir, build_loggers(run, run_dir, "test-run", {}))
+    trainer = build_trainer(run, run_dir, build_loggers(run, run_dir, "test-run", {}), extra)
     trainer.fit(build_module(cfg), datamodule=datamodule_for(cfg))
     return trainer
 

@@ -44,7 +44,8 @@ def test_text_columns_are_checked_at_compose_time(override: str, message: str) -
 
 def test_a_run_saved_with_text_column_loads_as_text_columns(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text("seed: 3\ndata:\n  text_column: review\n  label_column: label\n")
-    assert rundir.saved_config(tmp_path).data == {"label_column": "label", "text_columns": ["review"]}
+    assert rundir.saved_config(tmp_path).data == {"_target_": rundir.ADDED_KEYS["data"]["_target_"],
+                                                  "label_column": "label", "text_columns": ["review"]}
 
 
 @pytest.mark.parametrize(("first", "second", "budget"), [(30, 4, 20), (4, 30, 20), (25, 25, 20), (25, 24, 21),

@@ -10,6 +10,7 @@ from src.errors import ConfigError
 from src.modules.anatomy import is_no_decay, parameter_depths
 from src.modules.model_builder import build_model, load_tokenizer
 from src.modules.optimizers import build_optimizer
+from src.schemas import OptimizerConfig
 
 EXPECTED_TYPES = {"sgd": torch.optim.SGD, "sgd_momentum": torch.optim.SGD, "sgd_nesterov": torch.optim.SGD,
                   "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop,
@@ -36,7 +37,8 @@ def test_optimizer_built_from_yaml_with_its_lr_and_args(tiny_bert: torch.nn.Modu
     yaml = OmegaConf.load(f"configs/optimizer/{name}.yaml")
     optimizer = _build(tiny_bert, f"optimizer={name}")
     assert type(optimizer) is EXPECTED_TYPES[name]
-    assert {group["lr"] for group in optimizer.param_groups} == {yaml.lr}
+    lr = yaml.get("lr", OptimizerConfig.lr)  # a YAML without lr keeps the schema's default
+    assert {group["lr"] for group in optimizer.param_groups} == {lr}
     class_args = set(yaml) - {"_target_", "lr", "weight_decay", "head_lr", "layer_decay"}
     for key in class_args:
         expected = tuple(yaml[key]) if isinstance(yaml[key], ListConfig) else yaml[key]

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from src.builders import check_buildable
 from src.config import available, compose, to_object
 from src.errors import ConfigError
 from src.modules.schedulers import build_scheduler
@@ -37,7 +38,9 @@ def closed_form(name: str, step: int, args: dict) -> float:
 
 
 def lr_trace(name: str, *overrides: str) -> tuple[list[float], dict]:
-    sched = to_object(compose(["experiment=imdb_tiny", f"scheduler={name}", *overrides])).model.scheduler
+    cfg = compose(["experiment=imdb_tiny", f"scheduler={name}", *overrides])
+    check_buildable(cfg)  # what every run does before it builds anything
+    sched = to_object(cfg).model.scheduler
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
     scheduler = build_scheduler(optimizer, sched, TOTAL)
     trace = []
