@@ -82,7 +82,8 @@ def test_make_predict_reads_two_columns_or_text_and_text_pair(pair_export: Path,
     row = test_rows.iloc[0]
     assert predict_main([f"model={pair_export}", f"text={row.premise}", f"text_pair={row.hypothesis}"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["label"] == table.label[0] and printed["prob_neutral"] == pytest.approx(table.prob_neutral[0], abs=1e-6)  # files keep 6 decimals
+    assert printed["label"] == table.label[0]
+    assert printed["prob_neutral"] == pytest.approx(table.prob_neutral[0], abs=1e-6)  # files keep 6 decimals
     with caplog.at_level(logging.ERROR):
         assert predict_main([f"model={pair_export}", f"input={FIXTURE / 'test.csv'}", "column=premise",
                              "pair_column=claim"]) == 2
