@@ -1,7 +1,7 @@
 """Classical control groups: TF-IDF + multinomial Naive Bayes / logistic regression (scikit-learn).
 
 They read the very rows a transformer run of the same data config and seed sees
-(`TextClassificationDataModule.load_raw_splits`), and write the same metrics.json / predictions files.
+(the data module's `load_raw_splits`), and write the same metrics.json / predictions files.
 A baseline may choose its parameters from a grid: each point is fitted on train and scored on validation;
 the test split is predicted once, by the chosen pipeline.
 """
@@ -21,7 +21,7 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 
-from src.datamodules.text_classification import TextClassificationDataModule
+from src.builders import build_datamodule
 from src.designs.evaluation import score, write_run
 from src.errors import ConfigError
 from src.registry import Registry
@@ -83,7 +83,7 @@ def run_baseline(
 ) -> dict[str, Any]:
     """Fit on train (choosing among `select` by the validation `metric`), then predict the test split once."""
     started = time.perf_counter()
-    splits = TextClassificationDataModule(cfg.data, tokenizer=None, seed=cfg.seed).load_raw_splits()
+    splits = build_datamodule(cfg, tokenizer=None).load_raw_splits()  # cleaned texts: no tokenizer needed
     pipeline, val_probs, selection = select_baseline(name, args, select, metric, splits["train"], splits["validation"])
     run_dir.mkdir(parents=True, exist_ok=True)
     label_names = list(cfg.data.label_names)

@@ -35,6 +35,7 @@ def _tiny_tpe(tmp_path: Path, data_cache: Path, **changes: object) -> Path:
     return path
 
 
+@pytest.mark.slow  # two processes each training tiny trials: about 32 s, the slowest test of `make test`
 def test_tpe_design_with_two_workers_sharing_sqlite(tmp_path: Path, data_cache: Path) -> None:
     path = _tiny_tpe(tmp_path, data_cache)
     design = load_design(path, results_root=tmp_path / "results")
