@@ -189,6 +189,27 @@ def learning_check(results: Results) -> pd.DataFrame:
     return table[LEARNING_COLUMNS]
 
 
+TUNING_COLUMNS = ["arm", "seed", "setting", "grid", "chosen", "at_edge"]
+
+
+def baseline_tuning(results: Results) -> pd.DataFrame:
+    """Per baseline run that chose its settings on validation: each searched setting's grid, the choice, and
+    whether the choice is an end of an ordered grid (3+ numbers), where a wider grid might score better."""
+    rows = []
+    for run in results.runs.itertuples():
+        selection = read_metrics(results.run_path(run.run_dir)).get("selection") or {}
+        for setting, chosen in selection.get("chosen", {}).items():
+            grid = list(dict.fromkeys(point["params"][setting] for point in selection["grid"]))
+            ordered = len(grid) >= 3 and all(_is_number(v) for v in grid)
+            rows.append({"arm": run.arm, "seed": run.seed, "setting": setting, "grid": grid, "chosen": chosen,
+                         "at_edge": ordered and chosen in (min(grid), max(grid))})
+    return pd.DataFrame(rows, columns=TUNING_COLUMNS)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _prior_baseline(results: Results, run_dir: str, metric: str) -> dict[str, float]:
     """The class-prior entropy of a run's training split (its validation class shares, times
     `data.train_class_fractions` when it sliced the training split) and `metric` of predicting the validation

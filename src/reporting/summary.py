@@ -16,6 +16,7 @@ from src.reporting.results import (
     VALIDATION_METRICS,
     Results,
     arm_table,
+    baseline_tuning,
     compare_to_control,
     learning_check,
     load_results,
@@ -223,6 +224,24 @@ def training_markdown(results: Results) -> str:
         "validation alone. The comparisons of an arm that did not learn are shown but are not a test of the method.")
 
 
+def tuning_markdown(results: Results) -> str:
+    """Each baseline's validation-chosen settings, flagging a choice at an end of its grid (an under-tuned control
+    makes every "beats the control" claim weaker than it reads)."""
+    tuning = baseline_tuning(results)
+    if tuning.empty:
+        return ""
+    lines = ["| arm | seed | setting | grid | chosen on validation |", "|---|---:|---|---|---|"]
+    for row in tuning.itertuples():
+        edge = " **(end of the grid)**" if row.at_edge else ""
+        lines.append(f"| {row.arm} | {row.seed} | `{row.setting}` | {', '.join(map(str, row.grid))} "
+                     f"| {row.chosen}{edge} |")
+    edges = tuning[tuning["at_edge"]].groupby(["arm", "setting"])["seed"].count()
+    warnings = [f"**Warning:** `{arm}` chose `{setting}` at an end of its grid in {count} of "
+                f"{len(results.values(arm))} seeds: its optimum may lie outside the grid, so this control may be "
+                "under-tuned; widen the grid in the design's YAML." for (arm, setting), count in edges.items()]
+    return "\n".join(["Baseline settings chosen on validation:", "", *lines, *(["", *warnings] if warnings else [])])
+
+
 def provenance_markdown(out: Path) -> str:
     """Command, commit, packages and machine from provenance.json (written when the design ran)."""
     path = out / "provenance.json"
@@ -255,6 +274,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
     plots = save_plots(results, out / "plots")
     seeds = sorted(int(s) for s in results.runs["seed"].unique())
+    tuning = tuning_markdown(results)
     text = [
         f"# Design `{results.name}`",
         "",
@@ -269,6 +289,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "",
         selection_markdown(results),
         "",
+        *([tuning, ""] if tuning else []),
         *([search_markdown(results)] if results.record.get("tpe") else []),
         "## Training split: does every arm learn?",
         "",

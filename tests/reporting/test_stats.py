@@ -1,5 +1,6 @@
 """Design statistics against scipy / statsmodels / deepsig on fixed numbers, and the report's test family."""
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -15,11 +16,21 @@ from statsmodels.stats.multitest import multipletests
 from src.designs.design_spec import load_design
 from src.errors import ConfigError
 from src.reporting import stats
-from src.reporting.results import COMPARISON_COLUMNS, Results, arm_table, compare_to_control, learning_check
-from src.reporting.summary import comparison_markdown, training_markdown
+from src.reporting.results import (
+    COMPARISON_COLUMNS,
+    Results,
+    arm_table,
+    baseline_tuning,
+    compare_to_control,
+    learning_check,
+    load_results,
+)
+from src.reporting.summary import comparison_markdown, training_markdown, tuning_markdown
 
 ARM = [0.81, 0.84, 0.80, 0.86, 0.83]
 CONTROL = [0.79, 0.80, 0.81, 0.82, 0.80]
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_seed_summary_is_the_t_interval() -> None:
@@ -356,3 +367,32 @@ def test_one_seed_gives_no_seed_level_evidence() -> None:
     result = stats.paired_tests([0.9], [0.8])
     assert (result["t_p"], result["wilcoxon_p"], result["permutation_p"]) == (1.0, 1.0, 1.0)
     assert result["diff_mean"] == pytest.approx(0.1)
+
+
+def test_a_baseline_choice_at_an_end_of_its_grid_is_flagged(tmp_path: Path) -> None:
+    results = _results(tmp_path, "t")
+    chosen_c = {1: 16.0, 2: 16.0, 3: 4.0}
+    for row in results.runs.itertuples():
+        selection = {} if row.arm != "control" else {"selection": {
+            "metric": "val/acc", "chosen": {"clf__C": chosen_c[row.seed], "clf__class_weight": "balanced"},
+            "grid": [{"params": {"clf__C": c, "clf__class_weight": w}, "val/acc": 0.5}
+                     for c in (0.25, 1.0, 4.0, 16.0) for w in (None, "balanced")]}}
+        (Path(row.run_dir) / "metrics.json").write_text(json.dumps({"test": {}, **selection}))
+    tuning = baseline_tuning(results)
+    assert tuning[tuning["setting"] == "clf__C"]["at_edge"].tolist() == [True, True, False]
+    assert tuning[tuning["setting"] == "clf__class_weight"]["at_edge"].tolist() == [False] * 3  # not ordered
+    assert set(tuning["arm"]) == {"control"} and tuning["grid"].iloc[0] == [0.25, 1.0, 4.0, 16.0]
+    text = tuning_markdown(results)
+    assert "| control | 1 | `clf__C` | 0.25, 1.0, 4.0, 16.0 | 16.0 **(end of the grid)** |" in text
+    assert "| control | 3 | `clf__class_weight` | None, balanced | balanced |" in text
+    assert "**Warning:** `control` chose `clf__C` at an end of its grid in 2 of 3 seeds" in text
+    assert "clf__class_weight` at an end" not in text
+
+
+def test_the_committed_reports_flag_their_under_tuned_controls() -> None:
+    flagged = {name: baseline_tuning(load_results(REPO / "reports" / name)).query("at_edge")
+               for name in ("balancing", "imdb_full", "optimizers", "default_recipe")}
+    assert flagged["balancing"]["seed"].tolist() == [1, 2, 3, 4, 5]  # C = 16, the top of [0.25, 1, 4, 16]
+    assert flagged["imdb_full"][["arm", "chosen"]].values.tolist() == [["tfidf_logreg", 64.0]]
+    assert flagged["optimizers"]["seed"].tolist() == [3]
+    assert flagged["default_recipe"].empty  # C = 16 of [0.25 … 64]: interior
