@@ -66,6 +66,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
     return cache, run_dir, train_process(run_args(run_dir, cache))
 
 
+@pytest.mark.slow  # three trainings in subprocesses, about 35 s: keeps `make test` near 8 minutes here
 def test_sigkill_mid_epoch_1_at_a_checkpoint_and_mid_epoch_2_resumes_bit_identical(
         uninterrupted: tuple[Path, Path, dict], tmp_path: Path) -> None:
     cache, full_dir, full = uninterrupted
