@@ -287,9 +287,14 @@ def _validate_trainer(trainer: DictConfig) -> None:
         _require_cuda(trainer.accelerator)
 
 
+def is_number(value: object) -> bool:
+    """An int or a float, not a bool (which Python counts as an int) or a string."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _at_least(value: object, least: float) -> bool:
-    """Null, or a number (not a bool or a string) >= `least`."""
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value >= least)
+    """Null, or a number >= `least`."""
+    return value is None or (is_number(value) and value >= least)
 
 
 def _share_or_count(value: float | None) -> bool:

@@ -16,6 +16,7 @@ from scipy.stats import entropy as scipy_entropy
 from src.errors import ConfigError
 from src.reporting import stats
 from src.rundir import config_path, read_config, read_metrics, read_predictions
+from src.validation import is_number
 
 TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")
 VALIDATION_METRICS = ("val/acc", "val/f1_macro", "val/loss")
@@ -200,14 +201,10 @@ def baseline_tuning(results: Results) -> pd.DataFrame:
         selection = read_metrics(results.run_path(run.run_dir)).get("selection") or {}
         for setting, chosen in selection.get("chosen", {}).items():
             grid = list(dict.fromkeys(point["params"][setting] for point in selection["grid"]))
-            ordered = len(grid) >= 3 and all(_is_number(v) for v in grid)
+            ordered = len(grid) >= 3 and all(is_number(v) for v in grid)
             rows.append({"arm": run.arm, "seed": run.seed, "setting": setting, "grid": grid, "chosen": chosen,
                          "at_edge": ordered and chosen in (min(grid), max(grid))})
     return pd.DataFrame(rows, columns=TUNING_COLUMNS)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _prior_baseline(results: Results, run_dir: str, metric: str) -> dict[str, float]:
