@@ -52,6 +52,12 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit and commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
+def last_commit(path: Path) -> tuple[str, str] | None:
+    """(short hash, date) of the last commit that changed `path`; None if none did or outside a checkout."""
+    line = (_git("log", "-1", "--format=%h %cs", "--", str(path)) or "").split()
+    return (line[0], line[1]) if line else None
+
+
 def provenance(command: str, **extra: Any) -> dict[str, Any]:
     """Everything a reader needs to rerun a result: command, code version, packages, machine (with its ISA),
     python, and `extra` facts of the result (a run's precision and why)."""

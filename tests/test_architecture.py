@@ -135,7 +135,8 @@ def test_data_and_model_parts_are_independent() -> None:
 
 
 REPORTING_LIBRARIES = ("matplotlib", "pandas", "scipy.stats", "statsmodels", "deepsig")
-DESIGN_USES_OF_REPORTING = {"src.reporting.stats", "src.reporting.results"}  # scoring, selection, run reuse
+DESIGN_USES_OF_REPORTING = {"src.reporting.stats", "src.reporting.results", "src.reporting.plan"}  # scoring,
+# selection, run reuse, the plan hash frozen before a design runs
 
 
 def test_designs_hold_no_reporting_code() -> None:

@@ -2,11 +2,14 @@
 
     python -m src.cli.design optimizers [launcher=local|submitit|ray] [workers=2] [launcher.<key>=<value>]
                                         [arm=sgd seed=1] [report_only=true] [publish=true]
+                                        [new_iteration=true]
 
 Finished runs are skipped, so rerunning an interrupted design completes only the missing runs. A design with a
 `tpe:` search runs (or finishes) its trials first; the best trial becomes the arm `tpe_best`.
 `arm=` / `seed=` restrict to one arm / seed (what a W&B sweep agent calls, see src.cli.sweep_config).
 `launcher=` / `workers=` / `launcher.<key>=` override the design's `launcher:` (docs/launchers.md).
+The design's plan (arms, seeds, base, metrics, test, alpha, deviations) is frozen by its hash before the first run;
+changing it afterwards needs `new_iteration=true`, and the published report logs every earlier iteration.
 `publish=true` copies the raw results into reports/<design>/ and renders the committed report there.
 """
 
@@ -18,7 +21,7 @@ from omegaconf import MISSING
 
 from src.cli import entry_point, parse_args, usage
 from src.designs.design_spec import Design, RunSpec, load_design
-from src.designs.runner import run_design
+from src.designs.runner import freeze_plan, run_design
 from src.designs.search import run_search
 from src.errors import ConfigError
 from src.reporting.archive import REPORTS_ROOT, publish, record_provenance
@@ -36,6 +39,7 @@ class DesignOptions:
     seed: int | None = None
     report_only: bool = False
     publish: bool = False
+    new_iteration: bool = False  # the plan changed after runs finished: freeze it again as a new iteration
 
 
 def select_runs(design: Design, options: DesignOptions) -> list[RunSpec]:
@@ -65,6 +69,7 @@ def main(args: list[str]) -> int:
     failed: list[str] = []
     if not options.report_only:
         record_provenance(design.results_dir, args)
+        freeze_plan(design, options.new_iteration)
         if design.spec.tpe and options.arm is None:  # a TPE search first: its best trial is an arm
             failed += [f"search worker {k}" for k in run_search(design)]
         failed += [f"{r.arm.name}/seed{r.seed}" for r in run_design(design, select_runs(design, options))]

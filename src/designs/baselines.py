@@ -8,6 +8,7 @@ the test split is predicted once, by the chosen pipeline.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -68,12 +69,14 @@ def select_baseline(
     labels = np.asarray(validation["label"])
     points: list[dict[str, Any]] = []
     best: tuple[Pipeline, np.ndarray, dict[str, Any]] | None = None
-    for params in ParameterGrid(grid):
-        pipeline = build_baseline(name, {**args, **params}).fit(train["text"], train["label"])
-        probs = pipeline.predict_proba(validation["text"])
-        points.append({"params": params, metric: float(fn(labels, probs))})
-        if best is None or sign * points[-1][metric] > sign * best[2][metric]:
-            best = (pipeline, probs, points[-1])
+    with tempfile.TemporaryDirectory() as cache:  # grid points that share the TF-IDF settings fit it once
+        for params in ParameterGrid(grid):
+            pipeline = build_baseline(name, {**args, **params}).set_params(memory=cache)
+            pipeline.fit(train["text"], train["label"])
+            probs = pipeline.predict_proba(validation["text"])
+            points.append({"params": params, metric: float(fn(labels, probs))})
+            if best is None or sign * points[-1][metric] > sign * best[2][metric]:
+                best = (pipeline.set_params(memory=None), probs, points[-1])
     pipeline, probs, chosen = best
     return pipeline, probs, {"metric": metric, "grid": points, "chosen": chosen["params"]}
 

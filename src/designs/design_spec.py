@@ -63,6 +63,7 @@ class DesignSchema:
     selection_metric: str = "val/f1_macro"  # what choices (best arm, baseline settings) are made on
     primary_test: str = "t"  # the decisive test vs the control: t | wilcoxon | permutation | aso
     alpha: float = 0.05  # family-wise significance level of the primary test (Holm over the arms)
+    deviations: list[str] = field(default_factory=list)  # where the recipe departs from what validation chose, why
     arms: dict[str, Any] = field(default_factory=dict)  # name -> overrides | {baseline: ...} | {fusion: ...}
     grid: dict[str, list[Any]] = field(default_factory=dict)  # key -> values: one arm per combination
     random: dict[str, Any] | None = None  # {n_trials, seed, params: {key: [choices] | {low, high, log}}}

@@ -10,9 +10,11 @@ composes now is refused (training) or redone (baselines and fusions: they are ch
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -24,6 +26,8 @@ from src.designs.design_spec import Design, RunSpec
 from src.designs.fusion import Member, run_fusion
 from src.designs.launchers import launch, run_here
 from src.errors import ConfigError
+from src.provenance import git_state
+from src.reporting.plan import PLAN_FILE, plan_changes, plan_hash
 from src.reporting.results import comparable, config_hash
 from src.rundir import atomic_write_text, newest_checkpoint, read_config, upgraded
 from src.training import train
@@ -34,15 +38,41 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def design_record(design: Design) -> dict[str, Any]:
+    """The expanded design as plain data: what results/<design>/design.yaml holds and the plan hash is of."""
+    record = {"name": design.name, **asdict(design.spec), "arms": {n: a.record() for n, a in design.arms.items()}}
+    return OmegaConf.to_container(OmegaConf.create(record))
+
+
 def write_design_record(design: Design) -> None:
     """results/<design>/design.yaml: the expanded design, so results can be read without configs/."""
     design.results_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "name": design.name,
-        **asdict(design.spec),
-        "arms": {n: a.record() for n, a in design.arms.items()},
-    }
-    atomic_write_text(design.results_dir / "design.yaml", OmegaConf.to_yaml(OmegaConf.create(record)))
+    atomic_write_text(design.results_dir / "design.yaml", OmegaConf.to_yaml(OmegaConf.create(design_record(design))))
+
+
+def freeze_plan(design: Design, new_iteration: bool = False) -> str:
+    """Freeze the design's plan hash in results/<design>/plan.json before its first run; a changed plan (or runs
+    without a frozen plan) is refused unless `new_iteration`, which re-freezes it and records the runs it reuses."""
+    record, path = design_record(design), design.results_dir / PLAN_FILE
+    digest = plan_hash(record)
+    frozen = json.loads(path.read_text()) if path.is_file() else None
+    if frozen and frozen["plan_hash"] == digest:
+        return digest
+    finished = sum(r.done for r in design.runs())
+    if finished and not new_iteration:
+        was = yaml.safe_load((design.results_dir / "design.yaml").read_text())
+        why = (f"its plan changed since it was frozen ({plan_changes(was, record)})" if frozen
+               else "its results were made before its plan was frozen")
+        raise ConfigError(f"Design '{design.name}' has {finished} finished run(s) and {why}. Pass new_iteration=true "
+                          "(make design ARGS=new_iteration=true) to start a new iteration, which its report will "
+                          "log as such, or restore the plan.")
+    state = git_state()
+    record = {"plan_hash": digest, "frozen_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "commit": state["commit"], "dirty": state["dirty"], "finished_runs": finished}
+    design.results_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    log.info("Design %s: plan %s frozen (%d finished run(s) reused).", design.name, digest, finished)
+    return digest
 
 
 def arm_spec(design: Design, run: RunSpec) -> dict[str, Any]:

@@ -17,9 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from src.config import REPO_ROOT
 from src.errors import ConfigError
 from src.provenance import DIFF_FILE, write_provenance
+from src.reporting.design_log import log_publication
+from src.reporting.plan import PLAN_FILE
 from src.reporting.summary import write_report
 
 log = logging.getLogger(__name__)
@@ -38,13 +42,15 @@ def record_provenance(results_dir: Path, argv: list[str]) -> Path:
 
 
 def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
-    """Replace report_dir's raw files with results_dir's (no checkpoints; the diff of a dirty tree beside its
-    provenance), then render the report there."""
+    """Log the report being replaced as an earlier iteration, replace report_dir's raw files with results_dir's
+    (no checkpoints; the diff of a dirty tree beside its provenance), then render the report there."""
+    log_publication(report_dir, yaml.safe_load((results_dir / "design.yaml").read_text()))
     shutil.rmtree(report_dir / "runs", ignore_errors=True)
     report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / DIFF_FILE).unlink(missing_ok=True)
-    for name in ("design.yaml", "provenance.json", "trials.csv", DIFF_FILE):
-        if name in ("design.yaml", "provenance.json") or (results_dir / name).is_file():  # TPE search; dirty tree
+    for name in (DIFF_FILE, PLAN_FILE):
+        (report_dir / name).unlink(missing_ok=True)
+    for name in ("design.yaml", "provenance.json", PLAN_FILE, "trials.csv", DIFF_FILE):
+        if name in ("design.yaml", "provenance.json") or (results_dir / name).is_file():  # plan; TPE; dirty tree
             shutil.copy2(results_dir / name, report_dir / name)
     for finished in sorted(results_dir.glob("runs/*/seed*/metrics.json")):
         run = finished.parent

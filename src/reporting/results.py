@@ -15,7 +15,7 @@ from scipy.stats import entropy as scipy_entropy
 
 from src.errors import ConfigError
 from src.reporting import stats
-from src.rundir import config_path, read_config, read_metrics, read_predictions
+from src.rundir import config_path, predictions_path, read_config, read_metrics, read_predictions
 from src.validation import is_number
 
 TABLE_METRICS = ("test/acc", "test/f1_macro", "test/auroc", "test/loss", "duration_s")
@@ -187,6 +187,10 @@ def learning_check(results: Results) -> pd.DataFrame:
     better = stats.higher_is_better(metric)
     at_majority = table["val_metric"] <= table["majority"] if better else table["val_metric"] >= table["majority"]
     table["learned"] = ~(stuck | at_majority)
+    learned = table.set_index("arm")["learned"]
+    for arm, spec in results.record["arms"].items():  # a fusion (no validation predictions) is judged by its members
+        if spec.get("kind") == "fusion" and arm in learned:
+            table.loc[table["arm"] == arm, "learned"] = bool(learned[spec["members"]].all())
     return table[LEARNING_COLUMNS]
 
 
@@ -210,7 +214,10 @@ def baseline_tuning(results: Results) -> pd.DataFrame:
 def _prior_baseline(results: Results, run_dir: str, metric: str) -> dict[str, float]:
     """The class-prior entropy of a run's training split (its validation class shares, times
     `data.train_class_fractions` when it sliced the training split) and `metric` of predicting the validation
-    class shares for every validation example (the majority class by argmax)."""
+    class shares for every validation example (the majority class by argmax); NaN for a run without validation
+    predictions (a fusion, whose weights were fitted on validation)."""
+    if not predictions_path(results.run_path(run_dir), "validation").is_file():
+        return {"prior_entropy": np.nan, "majority": np.nan}
     probs, labels = read_predictions(results.run_path(run_dir), "validation")
     shares = np.bincount(labels, minlength=probs.shape[1]) / len(labels)
     fractions = ((read_config(results.run_path(run_dir)) or {}).get("data") or {}).get("train_class_fractions")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from src.provenance import DIFF_FILE
 from src.reporting import stats
+from src.reporting.design_log import preregistration_markdown
 from src.reporting.plots import save_plots
 from src.reporting.results import (
     LEARNED_FRACTION,
@@ -220,8 +221,9 @@ def training_markdown(results: Results) -> str:
         "split's class shares (the validation shares, times `data.train_class_fractions` when the training split "
         f"was sliced). An arm **did not learn** when its mean final training loss is at least "
         f"{LEARNED_FRACTION * 100:.0f} % of that entropy, or its mean `{metric}` is no better than predicting the "
-        "majority class on validation (in brackets); baselines and fusions, which log no training loss, are judged on "
-        "validation alone. The comparisons of an arm that did not learn are shown but are not a test of the method.")
+        "majority class on validation (in brackets); baselines, which log no training loss, are judged on "
+        "validation alone, and a fusion (fitted on validation, so not scored there) by its members. The "
+        "comparisons of an arm that did not learn are shown but are not a test of the method.")
 
 
 def tuning_markdown(results: Results) -> str:
@@ -284,6 +286,10 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         f"Selection metric: `{results.selection_metric}` (validation split). Seeds: {seeds}. "
         f"Runs: {len(results.runs)}. Every choice inside a run (best checkpoint, early stopping, a baseline's "
         "settings, fusion weights) was made on the validation split; each run read the test split once.",
+        "",
+        "## Pre-registration",
+        "",
+        preregistration_markdown(out, results.record),
         "",
         "## Validation split: selection",
         "",

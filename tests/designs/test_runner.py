@@ -22,7 +22,10 @@ from src.designs import runner
 from src.designs.design_spec import Design, load_design
 from src.designs.evaluation import score
 from src.errors import ConfigError
+from src.reporting import design_log
 from src.reporting.archive import publish, record_provenance
+from src.reporting.design_log import LOG_FILE
+from src.reporting.plan import PLAN_FILE, plan_changes, plan_hash
 from src.reporting.results import config_hash, load_results, training_losses
 from src.reporting.summary import write_report
 from src.rundir import save_config, save_predictions
@@ -224,6 +227,7 @@ def provenance(tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def _saved(run: Path, name: str = "config.yaml") -> dict:
+    """A saved YAML or JSON file of a run (or results) directory."""
     return (yaml.safe_load if name.endswith("yaml") else json.loads)((run / name).read_text())
 
 
@@ -316,3 +320,64 @@ def test_published_report_is_self_contained_and_rerenders_identically(
     files = {p: p.read_bytes() for p in report.rglob("*") if p.is_file()}
     write_report(report, n_resamples=1000)
     assert {p: p.read_bytes() for p in report.rglob("*") if p.is_file()} == files
+
+
+def test_a_plan_is_frozen_before_the_first_run_and_a_changed_plan_needs_a_new_iteration(
+    provenance: Provenance,
+) -> None:
+    load, _ = provenance
+    design = load()
+    digest = runner.freeze_plan(design)
+    frozen = _saved(design.results_dir, PLAN_FILE)
+    assert frozen["plan_hash"] == digest == plan_hash(runner.design_record(design)) and frozen["finished_runs"] == 0
+    assert runner.run_design(design) == [] and runner.freeze_plan(design) == digest  # unchanged: nothing to do
+    changed = load(args="{tfidf__min_df: 1}")
+    with pytest.raises(ConfigError, match=r"4 finished run\(s\) and its plan changed since it was frozen "
+                                          r"\(arms: changed nb\).*new_iteration=true"):
+        runner.freeze_plan(changed)
+    assert _saved(design.results_dir, PLAN_FILE) == frozen  # refused: the frozen plan stands
+    assert runner.freeze_plan(changed, new_iteration=True) != digest
+    assert _saved(design.results_dir, PLAN_FILE)["finished_runs"] == 4  # the runs it may reuse, on record
+
+
+def test_a_plan_hash_covers_what_is_tested_not_prose_or_empty_keys() -> None:
+    record = {"name": "d", "description": "why", "seeds": [1, 2], "control": "a", "arms": {"a": {"kind": "train"}}}
+    same = {**record, "description": "reworded", "deviations": [], "launcher": {"workers": 4},
+            "arms": {"a": {"kind": "train", "overrides": [], "select": {}}}}
+    assert plan_hash(same) == plan_hash(record)
+    assert plan_hash({**record, "seeds": [1, 2, 3]}) != plan_hash(record)
+    assert plan_changes(record, {**record, "seeds": [1, 2, 3], "deviations": ["head + tail: CPU time"]}) == (
+        "seeds: [1, 2] -> [1, 2, 3]; deviations: None -> ['head + tail: CPU time']")
+
+
+def test_publishing_over_an_earlier_report_logs_it_as_an_iteration_in_the_report(
+    provenance: Provenance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load, _ = provenance
+    report = tmp_path / "reports" / "provenance"
+
+    def run_and_publish(design: Design, new_iteration: bool = False) -> str:
+        record_provenance(design.results_dir, [design.name, "publish=true"])
+        digest = runner.freeze_plan(design, new_iteration)
+        assert runner.run_design(design) == []
+        write_report(design.results_dir, n_resamples=50)
+        publish(design.results_dir, report)
+        return digest
+
+    first = run_and_publish(load())
+    summary = (report / "summary.md").read_text()
+    assert f"Plan hash `{first}`" in summary and "before the design's first run" in summary
+    assert "Iteration 1 of this design" in summary and not (report / LOG_FILE).exists()
+    assert "| avg | 1 | – | – | n/a | n/a (n/a) | yes |" in summary  # a fusion is judged by its members
+    monkeypatch.setattr(design_log, "last_commit", lambda path: ("abc1234", "2026-12-01"))  # the report, committed
+    earlier = design_log.result_line(report)
+    second = run_and_publish(load(args="{tfidf__min_df: 1}"), new_iteration=True)
+    log = yaml.safe_load((report / LOG_FILE).read_text())
+    assert log == [{"published": "2026-12-01", "commit": "abc1234", "code": log[0]["code"], "plan_hash": first,
+                    "changed_next": "arms: changed nb", "result": earlier}]
+    assert earlier.startswith("significant vs control after Holm: ")
+    summary = (report / "summary.md").read_text()
+    assert f"Plan hash `{second}`" in summary and "after 4 run(s) of an earlier iteration had finished" in summary
+    assert "Iteration 2 of this design" in summary and f"| `{first}` | arms: changed nb | {earlier} |" in summary
+    publish(load(args="{tfidf__min_df: 1}").results_dir, report)  # the same earlier report is logged once
+    assert len(yaml.safe_load((report / LOG_FILE).read_text())) == 1
