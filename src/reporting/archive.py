@@ -44,7 +44,8 @@ def record_provenance(results_dir: Path, argv: list[str]) -> Path:
 def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
     """Log the report being replaced as an earlier iteration, replace report_dir's raw files with results_dir's
     (no checkpoints; the diff of a dirty tree beside its provenance), then render the report there."""
-    log_publication(report_dir, yaml.safe_load((results_dir / "design.yaml").read_text()))
+    record = yaml.safe_load((results_dir / "design.yaml").read_text())
+    log_publication(report_dir, record)
     shutil.rmtree(report_dir / "runs", ignore_errors=True)
     report_dir.mkdir(parents=True, exist_ok=True)
     for name in (DIFF_FILE, PLAN_FILE):
@@ -54,6 +55,8 @@ def publish(results_dir: Path, report_dir: Path) -> dict[str, Path]:
             shutil.copy2(results_dir / name, report_dir / name)
     for finished in sorted(results_dir.glob("runs/*/seed*/metrics.json")):
         run = finished.parent
+        if run.parent.name not in record["arms"]:
+            continue  # an arm an earlier iteration had: not part of this report
         for name in RAW_FILES:
             if (run / name).is_file():
                 target = report_dir / run.relative_to(results_dir) / name

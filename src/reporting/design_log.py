@@ -74,8 +74,9 @@ def preregistration_markdown(report_dir: Path, record: dict[str, Any]) -> str:
         frozen = json.loads(frozen_path.read_text())
         when = f"frozen {frozen['frozen_at']} at commit `{str(frozen['commit'])[:7]}`"
         reused = frozen.get("finished_runs", 0)
-        when += (f", after {reused} run(s) of an earlier iteration had finished (reused where their config is "
-                 "unchanged)" if reused else ", before the design's first run")
+        when += (f", after {reused} run(s) of an earlier iteration had finished, which this one reuses where it "
+                 "did not rerun them (runs.csv: each run's config hash)" if reused
+                 else ", before the design's first run")
         if frozen["plan_hash"] != digest:
             when += f"; **the plan changed after it was frozen** (frozen hash `{frozen['plan_hash']}`)"
     else:

@@ -208,7 +208,8 @@ def baseline_tuning(results: Results) -> pd.DataFrame:
             ordered = len(grid) >= 3 and all(is_number(v) for v in grid)
             rows.append({"arm": run.arm, "seed": run.seed, "setting": setting, "grid": grid, "chosen": chosen,
                          "at_edge": ordered and chosen in (min(grid), max(grid))})
-    return pd.DataFrame(rows, columns=TUNING_COLUMNS)
+    # object dtype: a chosen None (e.g. class_weight) stays None instead of becoming NaN beside numbers
+    return pd.DataFrame(rows, columns=TUNING_COLUMNS, dtype=object).astype({"at_edge": bool})
 
 
 def _prior_baseline(results: Results, run_dir: str, metric: str) -> dict[str, float]:
@@ -234,6 +235,28 @@ def arm_table(results: Results, metrics: tuple[str, ...] = TABLE_METRICS) -> pd.
             if metric in results.runs:
                 rows.append({"arm": arm, "metric": metric, **stats.seed_summary(results.values(arm, metric))})
     return pd.DataFrame(rows)
+
+
+def unpaired_rows(results: Results) -> list[str]:
+    """Arms whose validation or test labels at a seed differ from the control's: they read other rows (e.g. runs
+    reused from code that split the data differently), so that seed's comparison does not pair like with like."""
+    problems = []
+    for split in ("validation", "test"):
+        for seed in sorted(int(s) for s in results.runs["seed"].unique()):
+            rows = results.runs[results.runs["seed"] == seed].set_index("arm")
+            if results.control not in rows.index:
+                continue
+            labels = {arm: _labels(results.run_path(rows.loc[arm, "run_dir"]), split) for arm in rows.index}
+            other = [arm for arm, seen in labels.items() if seen is not None and labels[results.control] is not None
+                     and not np.array_equal(seen, labels[results.control])]
+            if other:
+                problems.append(f"{split} split, seed {seed}: {', '.join(other)}")
+    return problems
+
+
+def _labels(run_dir: Path, split: str) -> np.ndarray | None:
+    """The label column of a run's predictions on `split` (None without them: a fusion has no validation file)."""
+    return read_predictions(run_dir, split)[1] if predictions_path(run_dir, split).is_file() else None
 
 
 def _paired_predictions(results: Results, arm: str) -> list[tuple[int, tuple, tuple]]:

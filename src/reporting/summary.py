@@ -22,6 +22,7 @@ from src.reporting.results import (
     learning_check,
     load_results,
     training_losses,
+    unpaired_rows,
 )
 from src.rundir import atomic_write_text
 
@@ -226,6 +227,13 @@ def training_markdown(results: Results) -> str:
         "comparisons of an arm that did not learn are shown but are not a test of the method.")
 
 
+def rows_warning(control: str, unpaired: list[str]) -> str:
+    """A warning naming the arms that read other rows than the control at a seed (their comparison is unpaired)."""
+    return (f"**Warning:** these arms read other rows than the control `{control}` (their labels differ row by "
+            "row), so their runs were made by code that split the data differently and the seed is not a "
+            "like-for-like comparison; rerun them with the same code: " + "; ".join(unpaired) + ".")
+
+
 def tuning_markdown(results: Results) -> str:
     """Each baseline's validation-chosen settings, flagging a choice at an end of its grid (an under-tuned control
     makes every "beats the control" claim weaker than it reads)."""
@@ -276,7 +284,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
     plots = save_plots(results, out / "plots")
     seeds = sorted(int(s) for s in results.runs["seed"].unique())
-    tuning = tuning_markdown(results)
+    tuning, unpaired = tuning_markdown(results), unpaired_rows(results)
     text = [
         f"# Design `{results.name}`",
         "",
@@ -293,6 +301,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "",
         "## Validation split: selection",
         "",
+        *([rows_warning(results.control, unpaired), ""] if unpaired else []),
         selection_markdown(results),
         "",
         *([tuning, ""] if tuning else []),

@@ -26,7 +26,7 @@ from src.reporting import design_log
 from src.reporting.archive import publish, record_provenance
 from src.reporting.design_log import LOG_FILE
 from src.reporting.plan import PLAN_FILE, plan_changes, plan_hash
-from src.reporting.results import config_hash, load_results, training_losses
+from src.reporting.results import config_hash, load_results, training_losses, unpaired_rows
 from src.reporting.summary import write_report
 from src.rundir import save_config, save_predictions
 
@@ -377,7 +377,20 @@ def test_publishing_over_an_earlier_report_logs_it_as_an_iteration_in_the_report
                     "changed_next": "arms: changed nb", "result": earlier}]
     assert earlier.startswith("significant vs control after Holm: ")
     summary = (report / "summary.md").read_text()
-    assert f"Plan hash `{second}`" in summary and "after 4 run(s) of an earlier iteration had finished" in summary
+    assert f"Plan hash `{second}`" in summary
+    assert "after 4 run(s) of an earlier iteration had finished, which this one reuses" in summary
     assert "Iteration 2 of this design" in summary and f"| `{first}` | arms: changed nb | {earlier} |" in summary
     publish(load(args="{tfidf__min_df: 1}").results_dir, report)  # the same earlier report is logged once
     assert len(yaml.safe_load((report / LOG_FILE).read_text())) == 1
+
+
+def test_arms_that_read_other_rows_than_the_control_are_named_in_the_report(provenance: Provenance) -> None:
+    load, _ = provenance
+    design = load()
+    assert runner.run_design(design) == []
+    # The fake training runs predict made-up labels; the baseline read the real rows: not a paired comparison.
+    assert unpaired_rows(load_results(design.results_dir)) == ["validation split, seed 1: nb", "test split, seed 1: nb"]
+    control, nb = design.run_of("a", 1).run_dir, design.run_of("nb", 1).run_dir
+    for split in ("validation", "test"):
+        shutil.copy(control / f"predictions_{split}.csv", nb / f"predictions_{split}.csv")
+    assert unpaired_rows(load_results(design.results_dir)) == []
