@@ -3,7 +3,7 @@
 
     python -m src.cli.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
         [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
-        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [inductor=true] \\
+        [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [inductor=true] [compiled=true] \\
         [calibration_batches=8] [out=<dir>]
 
 Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default <run_dir>/report).
@@ -38,6 +38,7 @@ class CompressReportOptions:
     seq_len: int = 256  # length of the random timing inputs
     threads: int = 2  # torch threads while timing
     inductor: bool = True  # also static int8 compiled by Inductor (plain and bf16); needs a C++ compiler
+    compiled: bool = True  # also fp32 and bf16 compiled by Inductor (bf16 eager is always measured)
     calibration_batches: int = 8  # validation batches that calibrate the static int8 activation ranges
 
 

@@ -71,13 +71,16 @@ def forward_times_ms(model: nn.Module, inputs: Inputs, threads: int, min_run_tim
 
 
 def interleaved_times_ms(models: dict[str, nn.Module], inputs: dict[Key, Inputs], rounds: int,
-                         time_fn: Callable[[nn.Module, Inputs], list[float]]) -> dict[str, dict[Key, Rounds]]:
-    """Per model and input, the timings of each round; a round times every model in turn, so drift hits all alike."""
+                         time_fn: Callable[[nn.Module, Inputs], list[float]],
+                         seed: int = 0) -> dict[str, dict[Key, Rounds]]:
+    """Per model and input, the timings of each round; a round times every model in turn, in an order shuffled per
+    round (seeded), so drift, and any cost of following a particular model, hits all alike."""
     times: dict[str, dict[Key, Rounds]] = {name: {key: [] for key in inputs} for name in models}
+    rng = np.random.default_rng(seed)
     for _ in range(rounds):
         for key, batch in inputs.items():
-            for name, model in models.items():
-                times[name][key].append(time_fn(model, batch))
+            for name in rng.permutation(list(models)):
+                times[str(name)][key].append(time_fn(models[str(name)], batch))
     return times
 
 
@@ -123,8 +126,9 @@ def predict(model: nn.Module, batches: Iterable[dict[str, torch.Tensor]]) -> tup
     return torch.cat(preds).numpy(), torch.cat(labels).numpy()
 
 
-def prediction_scores(preds: np.ndarray, labels: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+def prediction_scores(preds: np.ndarray, labels: np.ndarray, reference: np.ndarray,
+                      prefix: str = "") -> dict[str, float]:
     """Accuracy and macro F1 against the labels; agreement with the reference (fp32) predictions."""
-    return {"accuracy": float(accuracy_score(labels, preds)),
-            "f1_macro": float(f1_score(labels, preds, average="macro")),
-            "agreement": float((preds == reference).mean())}
+    return {f"{prefix}accuracy": float(accuracy_score(labels, preds)),
+            f"{prefix}f1_macro": float(f1_score(labels, preds, average="macro")),
+            f"{prefix}agreement": float((preds == reference).mean())}

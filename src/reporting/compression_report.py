@@ -1,18 +1,20 @@
-"""The compression report: the fp32 model and each compressed variant compared on the same test examples.
+"""The compression report: the fp32 model and each compressed variant compared on the same examples.
 
 The library half of `python -m src.cli.compress_report`.
 
 Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up over
-fp32, test accuracy and macro F1, agreement with the fp32 predictions. The fp32 checkpoint also runs on ONNX
-Runtime (rows ort_fp32 and ort_int8: its parity-checked model.onnx and dynamic int8, as `make export
-FORMAT=onnx`), timed the same way; the report judges issue 12's targets and recommends the fastest backend for the
-machine. Latency comes from torch.utils.benchmark `blocked_autorange`, the variants interleaved over `rounds`
-rounds (each round times fp32, then every variant), so load from other jobs hits all alike; reported as median
-[25th–75th percentile] of the per-round medians, speed-ups as the same of the per-round ratios. The machine (CPU,
-AVX2 / AVX-512 / VNNI / AMX, torch, threads, quantized engine) is recorded. The PTQ int8 variant is created (`make
-quantize`) when missing. Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default
-<run_dir>/report); `render(json)` rewrites the Markdown and PNG from the JSON alone. Logs to W&B when the run had
-W&B on.
+fp32 eager and over the fastest non-int8 configuration, validation and test accuracy and macro F1, agreement with
+the fp32 predictions. The fp32 model also runs in bf16 and, compiled by Inductor, in fp32 and bf16 (so an int8
+gain is quoted against the best of them), and on ONNX Runtime (rows ort_fp32 and ort_int8: its parity-checked
+model.onnx and dynamic int8, as `make export FORMAT=onnx`), timed the same way; the report judges issue 12's
+targets and recommends the fastest backend for the machine on the validation split, and reports the test split
+once. Latency comes from torch.utils.benchmark `blocked_autorange`, the variants interleaved over `rounds`
+rounds (each round times every variant, in a seeded shuffled order), so load from other jobs hits all alike;
+reported as median [25th–75th percentile] of the per-round medians, speed-ups as the same of the per-round
+ratios. The machine (CPU, AVX2 / AVX-512 / VNNI / AMX, torch, threads, quantized engine) is recorded. The PTQ
+int8 variant is created (`make quantize`) when missing. Writes compression.{md,json} and the accuracy-vs-latency
+PNG to `out` (default <run_dir>/report); `render(json)` rewrites the Markdown and PNG from the JSON alone. Logs to
+W&B when the run had W&B on.
 """
 
 import copy
@@ -50,7 +52,7 @@ from src.compression.variants import load_variant, quantize_checkpoint  # noqa: 
 from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.finetuning import merged  # noqa: E402
-from src.reporting.int8_targets import targets_markdown  # noqa: E402
+from src.reporting.int8_targets import best_float, targets_markdown  # noqa: E402
 from src.run import Run  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,19 @@ def time_variants(models: dict[str, nn.Module], settings: dict[str, Any]) -> dic
     return interleaved_times_ms(models, inputs, settings["rounds"], time_fn)
 
 
+def float_variants(fp32: nn.Module, compiled: bool) -> dict[str, tuple[str, nn.Module]]:
+    """The fp32 model's other non-int8 configurations, so an int8 gain is quoted against the best of them: bf16
+    weights and activations, and (`compiled`) torch.compile (Inductor, dynamic shapes) of fp32 and bf16."""
+    bf16 = copy.deepcopy(fp32).to(torch.bfloat16).eval()
+    built = {"bf16": ("fp32 weights cast to bfloat16", bf16)}
+    if compiled:
+        built |= {"fp32_compiled": ("torch.compile of fp32 (Inductor, dynamic shapes)",
+                                    torch.compile(copy.deepcopy(fp32).eval(), dynamic=True)),
+                  "bf16_compiled": ("torch.compile of the bf16 model (Inductor, dynamic shapes)",
+                                    torch.compile(copy.deepcopy(bf16), dynamic=True))}
+    return built
+
+
 def inductor_variants(fp32: nn.Module, calibration: list[dict[str, torch.Tensor]],
                       seq_len: int) -> dict[str, tuple[str, nn.Module]]:
     """Static int8 of the fp32 model compiled by Inductor, plain and with bf16 float ops: (description, model)."""
@@ -100,26 +115,30 @@ def inductor_variants(fp32: nn.Module, calibration: list[dict[str, torch.Tensor]
                                    InductorClassifier(quantized, seq_len, pad_id, bf16=True))}
 
 
-def measure_variants(variants: dict[str, Path], loader: Any, settings: dict[str, Any],
+def measure_variants(variants: dict[str, Path], loaders: dict[str, Any], settings: dict[str, Any],
                      built: dict[str, tuple[str, nn.Module]] | None = None,
                      ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
-    """One row per variant file and per `built` (description, model) (agreement against the first, fp32) and the
-    raw timings of every variant."""
+    """One row per variant file and per `built` (description, model): validation scores (`val_`, what targets are
+    judged on) and test scores, agreement against the first (fp32); and the raw timings of every variant."""
     models = {name: (str(path), OnnxClassifier(path, settings["threads"]) if path.suffix == ".onnx"
                      else load_variant(path).model) for name, path in variants.items()} | (built or {})
     rows: list[dict[str, Any]] = []
-    reference = None
+    reference: dict[str, Any] = {}
     for name, (source, model) in models.items():
         log.info("Predicting with %s (%s)", name, source)
-        preds, labels = predict(model, loader)
-        reference = preds if reference is None else reference
-        rows.append({"variant": name, "path": source, "size_mb": size_on_disk_mb(model),
-                     "nonzero_params": nonzero_parameters(model), **prediction_scores(preds, labels, reference)})
+        row = {"variant": name, "path": source, "size_mb": size_on_disk_mb(model),
+               "nonzero_params": nonzero_parameters(model)}
+        for split, prefix in (("validation", "val_"), ("test", "")):
+            preds, labels = predict(model, loaders[split])
+            reference.setdefault(split, preds)
+            row |= prediction_scores(preds, labels, reference[split], prefix)
+        rows.append(row)
     return rows, time_variants({name: model for name, (_, model) in models.items()}, settings)
 
 
 def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -> list[dict[str, Any]]:
-    """Add the derived columns: latency quartiles and speed-ups per batch size, size and accuracy vs fp32."""
+    """Add the derived columns: latency quartiles and speed-ups per batch size (over fp32 eager, and at batch 32
+    over the fastest non-int8 configuration of the fp32 model), size and accuracy vs fp32."""
     base = rows[0]
     for row in rows:
         for size, rounds in times[row["variant"]].items():
@@ -128,6 +147,12 @@ def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -
             row.update({f"speedup_b{size}_{k}": v for k, v in speedup_stats(reference, rounds).items()})
         row["size_ratio"] = base["size_mb"] / row["size_mb"]
         row["acc_drop_pts"] = 100 * (base["accuracy"] - row["accuracy"])
+        if "val_accuracy" in row:
+            row["val_acc_drop_pts"] = 100 * (base["val_accuracy"] - row["val_accuracy"])
+    fastest = best_float(rows)
+    for row in rows:
+        speedup = speedup_stats(times[fastest["variant"]]["32"], times[row["variant"]]["32"])
+        row.update({f"speedup_best_float_b32_{k}": v for k, v in speedup.items()})
     return rows
 
 
@@ -148,26 +173,39 @@ def machine_line(machine: dict[str, Any]) -> str:
 def markdown_table(report: dict[str, Any]) -> str:
     """The report as a machine line, a Markdown table and a settings line."""
     settings = report["settings"]
+    fastest = best_float(report["rows"])["variant"]
     head = ("| variant | size MB | × smaller | non-zero params | b1 median [IQR] ms | b32 median [IQR] ms "
-            "| × faster b32 median [IQR] | b32 samples/s | accuracy | Δ acc (pts) | macro F1 | agreement |\n"
-            + "|---" * 12 + "|\n")
+            f"| × faster b32 median [IQR] | × {fastest} b32 | b32 samples/s | val accuracy | val agreement "
+            "| accuracy | Δ acc (pts) | macro F1 | agreement |\n" + "|---" * 15 + "|\n")
     body = "".join(
         f"| {r['variant']} | {r['size_mb']:.1f} | {r['size_ratio']:.2f} | {r['nonzero_params'] / 1e6:.2f}M "
         f"| {_spread(r, 'b1', '_ms', 1)} | {_spread(r, 'b32', '_ms', 0)} | {_spread(r, 'speedup_b32', '', 2)} "
-        f"| {r['b32_samples_per_s']:.1f} | {100 * r['accuracy']:.2f} | {r['acc_drop_pts']:+.2f} "
+        f"| {r['speedup_best_float_b32_median']:.2f} | {r['b32_samples_per_s']:.1f} | {_percent(r, 'val_accuracy', 2)} "
+        f"| {_percent(r, 'val_agreement', 1)} | {100 * r['accuracy']:.2f} | {r['acc_drop_pts']:+.2f} "
         f"| {100 * r['f1_macro']:.2f} | {100 * r['agreement']:.1f}% |\n"
         for r in report["rows"])
     note = (f"\n{report['examples']} stratified test examples; latency on random full-length inputs "
             f"(seq {settings['seq_len']}), torch threads: {settings['threads']}; timed with torch.utils.benchmark "
             f"blocked_autorange (min_run_time {settings['min_run_time']} s), the variants interleaved over "
             f"{settings['rounds']} rounds: median [25th–75th percentile] of the per-round medians; samples/s at "
-            "the median. × faster = fp32 time / variant time in the same round, median [IQR] over rounds. "
-            "Δ acc = fp32 accuracy − variant accuracy.")
+            "the median. × faster = fp32 time / variant time in the same round, median [IQR] over rounds; "
+            f"× {fastest} = the same against the fastest non-int8 configuration of the fp32 model (what int8 "
+            "itself buys). Validation columns: what the targets and the recommendation are judged on; test "
+            "columns (accuracy to agreement) are reported once. Δ acc = fp32 accuracy − variant accuracy.")
+    if report["rows"][0].get("val_accuracy") is None:
+        note += " This report predates validation scoring: its targets are judged on the test examples."
+    if settings.get("shuffled"):
+        note += " The order of the variants is shuffled in every round (seeded)."
     if settings.get("inductor"):
         note += (f" inductor_int8: static int8 (PT2E, X86InductorQuantizer), activation ranges calibrated on "
                  f"{settings['calibration_batches']} validation batches, compiled by Inductor, inputs right-padded "
                  "to the graph's length; inductor_int8_bf16: the same graph with its float ops in bfloat16.")
     return machine_line(report["machine"]) + head + body + note + "\n"
+
+
+def _percent(row: dict[str, Any], key: str, digits: int) -> str:
+    """A share as a percentage, or – for a report written before it was measured."""
+    return "–" if row.get(key) is None else f"{100 * row[key]:.{digits}f}"
 
 
 def plot(rows: list[dict[str, Any]], out: Path) -> Path:
@@ -224,16 +262,18 @@ def compression_report(ckpt: Path, given: dict[str, str], settings: dict[str, An
     variants = collect_variants(run, given)
     datamodule = build_datamodule(run.cfg, run.tokenizer)
     datamodule.setup()
-    built = None
+    fp32 = merged(run.load_classifier().model)
+    built = float_variants(fp32, settings["compiled"])
     if settings["inductor"]:
         calibration = validation_batches(datamodule, settings["calibration_batches"])
-        built = inductor_variants(merged(run.load_classifier().model), calibration,
-                                  max(cfg.data.max_length, settings["seq_len"]))
-    rows, times = measure_variants(variants, datamodule.test_dataloader(), settings, built)
+        built |= inductor_variants(fp32, calibration, max(cfg.data.max_length, settings["seq_len"]))
+    loaders = {"validation": datamodule.val_dataloader(), "test": datamodule.test_dataloader()}
+    rows, times = measure_variants(variants, loaders, settings, built)
     report_dir = out or run.run_dir / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
     parity = json.loads((variants["ort_fp32"].parent / REPORT_FILE).read_text())["fp32"]
-    report = {"settings": settings, "examples": len(datamodule.splits["test"]), "machine": machine_info(),
+    report = {"settings": {**settings, "shuffled": True}, "examples": len(datamodule.splits["test"]),
+              "validation_examples": len(datamodule.splits["validation"]), "machine": machine_info(),
               "rows": summarize(rows, times), "times_ms": times, "onnx_parity": parity}
     rundir.atomic_write_text(report_dir / "compression.json", json.dumps(report, indent=2))
     markdown, figure = render(report_dir / "compression.json")

@@ -16,6 +16,7 @@ SHIPPED = [
     "fusion",
     "imdb_full",
     "optimizers",
+    "optimizers_lr",
     "precision",
     "schedules",
     "tiny",

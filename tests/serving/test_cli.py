@@ -5,6 +5,8 @@ import io
 import json
 import logging
 import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -74,11 +76,22 @@ def test_bad_predict_input_is_one_clear_line_and_no_file(exported, trained_run, 
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
 
 
-def test_make_predict_passes_text_with_quotes_through(exported):
-    text = '- He said "wow", (and left): it\'s [well] spent'
-    result = subprocess.run(["make", "--no-print-directory", "predict", f"MODEL={exported}", f"TEXT={text}"],
+def _make_predict_args(venv: Path, *variables: str) -> list[str]:
+    """The arguments `make predict <variables>` hands to src.cli.predict, through make and the shell for real
+    (VENV's python swapped for a printer of its argv: the recipe is tested, predict itself runs in-process)."""
+    printer = venv / "bin" / "python"
+    printer.parent.mkdir(parents=True)
+    printer.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[3:]))\n")
+    printer.chmod(0o755)
+    result = subprocess.run(["make", "--no-print-directory", "predict", f"VENV={venv}", *variables],
                             cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    assert json.loads(result.stdout.splitlines()[-1])["text"] == text
+    return json.loads(result.stdout)
+
+
+def test_make_predict_passes_text_with_quotes_through(exported, tmp_path):
+    text = '- He said "wow", (and left): it\'s [well] spent'
+    args = _make_predict_args(tmp_path / "venv", f"MODEL={exported}", f"TEXT={text}")
+    assert args == [f"model={exported}", f"text={text}"]
 
 
 def test_predict_with_a_missing_checkpoint_or_export_says_which_is_not_found(tmp_path, caplog):
@@ -91,9 +104,9 @@ def test_predict_with_a_missing_checkpoint_or_export_says_which_is_not_found(tmp
 
 def test_make_predict_takes_column_and_keeps_the_other_columns(exported, tmp_path):
     pd.DataFrame({"id": [7, 3], "review": TEXTS}).to_csv(tmp_path / "in.csv", index=False)
-    subprocess.run(["make", "--no-print-directory", "predict", f"MODEL={exported}", f"INPUT={tmp_path / 'in.csv'}",
-                    "COLUMN=review", f"OUT={tmp_path / 'out.csv'}"], cwd=REPO_ROOT, capture_output=True, text=True,
-                   check=True)
+    args = _make_predict_args(tmp_path / "venv", f"MODEL={exported}", f"INPUT={tmp_path / 'in.csv'}", "COLUMN=review",
+                              f"OUT={tmp_path / 'out.csv'}")
+    assert predict_main(args) == 0
     out = pd.read_csv(tmp_path / "out.csv")
     assert out["id"].tolist() == [7, 3] and out["text"].tolist() == TEXTS
     assert list(out.columns) == ["id", "text", "label", "prob_negative", "prob_positive"]
