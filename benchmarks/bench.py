@@ -52,7 +52,7 @@ def variant_name(loop: str, setting: str) -> str:
 
 
 def compose_cfg(args: argparse.Namespace, max_length: int, group_by_length: bool, samples: int,
-                precision: str = "32-true", compiled: bool = False) -> Any:
+                precision: str = "32-true", compiled: bool = False, overrides: tuple[str, ...] = ()) -> Any:
     from src.config import compose
 
     return compose(["experiment=imdb_minilm", "logger=csv", "scheduler=linear", "model.scheduler.warmup_ratio=0",
@@ -60,7 +60,7 @@ def compose_cfg(args: argparse.Namespace, max_length: int, group_by_length: bool
                     f"data.max_length={max_length}", f"data.batch_size={args.batch_size}",
                     f"data.group_by_length={str(group_by_length).lower()}", f"trainer.precision={precision}",
                     f"model.compile={str(compiled).lower()}", f"data.cache_dir={REPO / '.cache' / 'datasets'}",
-                    "trainer.enable_progress_bar=false"])
+                    "trainer.enable_progress_bar=false", *overrides])
 
 
 def datamodule_for(cfg: Any) -> Any:
@@ -177,7 +177,8 @@ def run_hf_trainer(cfg: Any, warmup: int, steps: int, bf16: bool, compiled: bool
         arguments = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=cfg.data.batch_size, max_steps=warmup + steps,
             learning_rate=opt.lr, weight_decay=opt.weight_decay, adam_beta1=opt.betas[0],
-            adam_beta2=opt.betas[1], adam_epsilon=opt.eps, optim="adamw_torch", bf16=bf16, torch_compile=compiled,
+            adam_beta2=opt.betas[1], adam_epsilon=opt.eps, bf16=bf16, torch_compile=compiled,
+            optim="adamw_torch_fused" if opt.target_spec().get("fused") else "adamw_torch",  # the same AdamW kernel
             lr_scheduler_type="linear", warmup_steps=0, max_grad_norm=0.0, logging_steps=10,
             save_strategy="no", eval_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
             seed=cfg.seed, disable_tqdm=True)

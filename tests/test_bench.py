@@ -36,3 +36,16 @@ def test_bench_padding_compares_batchings(tmp_path: Path) -> None:
     out = tmp_path / "padding.md"
     _bench("--padding", "--padding-length", "64", "--padding-samples", "4", "--out", str(out))
     assert "| pad every batch to max_length |" in out.read_text() and "| 64 | 1.00 |" in out.read_text()
+
+
+def test_adamw_kernel_report_takes_ratios_round_by_round() -> None:
+    from argparse import Namespace
+
+    from benchmarks.adamw_kernel import REFERENCE, render
+
+    args = Namespace(threads=2, rounds=2, batch_size=8, max_length=64, steps=12, warmup=2)
+    steps = {"for-loop": [100.0, 120.0], "foreach": [90.0, 100.0], "fused": [20.0, 30.0]}
+    rates = {"template, fused": [18.0, 16.0], REFERENCE: [18.0, 20.0]}
+    text = render(args, steps, rates)
+    assert "| fused | 25.0 [20.0–30.0] | 4.50 |" in text  # median of 100/20 = 5 and 120/30 = 4
+    assert "| template, fused | 17.00 [16.00–18.00] | 0.900 [0.800–1.000] |" in text  # 18/18 and 16/20
