@@ -170,28 +170,38 @@ def training_losses(results: Results) -> pd.DataFrame:
 
 
 LEARNED_FRACTION = 0.85  # a final training loss at or above this share of the class-prior entropy: did not learn
-LEARNING_COLUMNS = ["arm", "final_loss", "prior_entropy", "val_metric", "majority", "learned"]
+LEARNING_COLUMNS = ["arm", "final_loss", "prior_entropy", "val_metric", "majority", "learned", "stuck_seeds"]
 
 
 def learning_check(results: Results) -> pd.DataFrame:
     """Per arm (means over seeds): final training loss vs the training split's class-prior entropy, the validation
-    counterpart of the primary metric vs a majority-class predictor's, and whether the arm learned (neither check
-    failed; an arm without a training log is judged on validation alone)."""
+    counterpart of the primary metric vs a majority-class predictor's, whether the arm learned (neither check
+    failed; an arm without a training log is judged on validation alone), and the seeds that failed a check
+    on their own (a stuck seed inside an arm that learned on average)."""
     metric = "val/" + results.metric.rsplit("/", 1)[-1]
     losses = training_losses(results).set_index(["arm", "seed"])["last"]
-    rows = [{"arm": run["arm"], "final_loss": losses.get((run["arm"], run["seed"]), np.nan),
+    rows = [{"arm": run["arm"], "seed": run["seed"], "final_loss": losses.get((run["arm"], run["seed"]), np.nan),
              "val_metric": run.get(metric, np.nan), **_prior_baseline(results, run["run_dir"], metric)}
             for run in results.runs.to_dict("records")]
-    table = pd.DataFrame(rows).groupby("arm", sort=False).mean().reindex(results.arms).reset_index()
-    stuck = table["final_loss"] >= LEARNED_FRACTION * table["prior_entropy"]
+    runs = pd.DataFrame(rows)
     better = stats.higher_is_better(metric)
-    at_majority = table["val_metric"] <= table["majority"] if better else table["val_metric"] >= table["majority"]
-    table["learned"] = ~(stuck | at_majority)
+    stuck = runs[_did_not_learn(runs, better)].groupby("arm")["seed"].apply(sorted)
+    table = runs.drop(columns="seed").groupby("arm", sort=False).mean().reindex(results.arms).reset_index()
+    table["learned"] = ~_did_not_learn(table, better)
+    table["stuck_seeds"] = [stuck.get(arm, []) for arm in table["arm"]]
     learned = table.set_index("arm")["learned"]
     for arm, spec in results.record["arms"].items():  # a fusion (no validation predictions) is judged by its members
         if spec.get("kind") == "fusion" and arm in learned:
             table.loc[table["arm"] == arm, "learned"] = bool(learned[spec["members"]].all())
     return table[LEARNING_COLUMNS]
+
+
+def _did_not_learn(frame: pd.DataFrame, higher_is_better: bool) -> pd.Series:
+    """Rows whose final training loss is near the prior entropy or whose validation metric is the majority's."""
+    stuck = frame["final_loss"] >= LEARNED_FRACTION * frame["prior_entropy"]
+    at_majority = frame["val_metric"] <= frame["majority"] if higher_is_better else frame["val_metric"] >= frame[
+        "majority"]
+    return stuck | at_majority
 
 
 TUNING_COLUMNS = ["arm", "seed", "setting", "grid", "chosen", "at_edge"]

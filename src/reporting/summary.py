@@ -24,7 +24,7 @@ from src.reporting.results import (
     training_losses,
     unpaired_rows,
 )
-from src.rundir import atomic_write_text
+from src.rundir import atomic_write_text, read_config
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -210,7 +210,8 @@ def training_markdown(results: Results) -> str:
         runs, row = losses[losses["arm"] == arm], check.loc[arm]
         first, last = ("–", "–") if runs.empty else (
             f"{_fmt(runs[c].mean())} ± {_fmt(runs[c].std())}" for c in ("first", "last"))
-        verdict = "yes" if row.learned else "**did not learn**"
+        seeds = "seed" + "s" * (len(row.stuck_seeds) > 1) + " " + ", ".join(map(str, row.stuck_seeds))
+        verdict = "**did not learn**" if not row.learned else f"yes ({seeds} did not)" if row.stuck_seeds else "yes"
         lines.append(f"| {arm} | {len(results.values(arm))} | {first} | {last} | {_fmt(row.prior_entropy, 3)} "
                      f"| {_fmt(row.val_metric)} ({_fmt(row.majority)}) | {verdict} |")
     chance = math.log(len(results.label_names))
@@ -224,7 +225,8 @@ def training_markdown(results: Results) -> str:
         f"{LEARNED_FRACTION * 100:.0f} % of that entropy, or its mean `{metric}` is no better than predicting the "
         "majority class on validation (in brackets); baselines, which log no training loss, are judged on "
         "validation alone, and a fusion (fitted on validation, so not scored there) by its members. The "
-        "comparisons of an arm that did not learn are shown but are not a test of the method.")
+        "comparisons of an arm that did not learn are shown but are not a test of the method. A seed that fails "
+        "either check on its own, inside an arm that learned on average, is named beside the verdict.")
 
 
 def rows_warning(control: str, unpaired: list[str]) -> str:
@@ -266,6 +268,20 @@ def provenance_markdown(out: Path) -> str:
         f"- machine: {machine['cpu']}, {machine['cores']} cores (ISA: {isa}); Python {record['python']}",
         "- packages: " + ", ".join(f"{name} {version}" for name, version in record["packages"].items()),
     ])
+
+
+def precision_markdown(results: Results) -> str:
+    """The `trainer.precision` the trained runs ran in (per arm when arms differ): what their duration_s timed."""
+    trained = results.runs[results.runs["kind"] == "train"]
+    by_arm: dict[str, set[str]] = {}
+    for run in trained.itertuples():
+        saved = read_config(results.run_path(run.run_dir))
+        by_arm.setdefault(run.arm, set()).add(str(saved["trainer"]["precision"]))
+    values = {value for arm_values in by_arm.values() for value in arm_values}
+    if not values:
+        return ""
+    shown = values.pop() if len(values) == 1 else ", ".join(f"{arm} {'/'.join(sorted(v))}" for arm, v in by_arm.items())
+    return f"- precision of the trained runs (`trainer.precision`, what their duration_s was timed at): {shown}"
 
 
 def _uncommitted(out: Path) -> str:
@@ -321,6 +337,7 @@ def write_report(results_dir: str | Path, n_resamples: int = 1000) -> dict[str, 
         "## Provenance",
         "",
         provenance_markdown(out),
+        *([precision] if (precision := precision_markdown(results)) else []),
         "",
         "## Plots",
         "",

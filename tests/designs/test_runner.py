@@ -27,8 +27,8 @@ from src.reporting.archive import publish, record_provenance
 from src.reporting.design_log import LOG_FILE
 from src.reporting.plan import PLAN_FILE, plan_changes, plan_hash
 from src.reporting.results import config_hash, load_results, training_losses, unpaired_rows
-from src.reporting.summary import write_report
-from src.rundir import save_config, save_predictions
+from src.reporting.summary import precision_markdown, write_report
+from src.rundir import read_config, save_config, save_predictions
 
 
 def _tiny(results_root: Path, data_cache: Path) -> Design:
@@ -96,6 +96,20 @@ def test_report_files(tiny_results: tuple[Design, list[str]]) -> None:
             for arm in ("nb", "control")
         ]
         assert rows[0].tolist() == rows[1].tolist()
+
+
+def test_the_report_names_the_precision_its_trained_runs_were_timed_at(
+    tiny_results: tuple[Design, list[str]], tmp_path: Path
+) -> None:
+    design, _ = tiny_results
+    saved = read_config(design.results_dir / "runs" / "high_lr" / "seed1")["trainer"]["precision"]
+    line = "- precision of the trained runs (`trainer.precision`, what their duration_s was timed at): "
+    assert f"\n{line}{saved}\n" in (design.results_dir / "summary.md").read_text()
+    copy = shutil.copytree(design.results_dir, tmp_path / "tiny")
+    for seed in (1, 2):  # one arm trained in another precision: each arm is named with its own
+        config = copy / "runs" / "high_lr" / f"seed{seed}" / "config.yaml"
+        config.write_text(config.read_text().replace(f"precision: {saved}", "precision: 64-true"))
+    assert precision_markdown(load_results(copy)) == f"{line}control {saved}, high_lr 64-true"
 
 
 def test_training_loss_table_reads_each_trained_runs_csv_log(tiny_results: tuple[Design, list[str]]) -> None:

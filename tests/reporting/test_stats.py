@@ -247,6 +247,20 @@ def test_arm_at_the_majority_class_or_the_prior_entropy_did_not_learn(tmp_path: 
     assert "| same | 3 | – | – | 0.693 | 0.5000 (0.5000) | **did not learn** |" in training
 
 
+def test_a_stuck_seed_inside_an_arm_that_learned_is_named(tmp_path: Path) -> None:
+    # `better` learns on seeds 1 and 2 (final loss 0.20) and not on seed 3 (0.60 = 87 % of ln 2): the arm's mean,
+    # 0.333, is 48 % of ln 2, so the arm learned and seed 3 is named beside its verdict.
+    results = _results(tmp_path, "t")
+    for seed, final in ((1, 0.20), (2, 0.20), (3, 0.60)):
+        log = tmp_path / "better" / f"seed{seed}" / "csv"
+        log.mkdir()
+        pd.DataFrame({"step": [0, 1], "train/loss": [0.69, final]}).to_csv(log / "metrics.csv")
+    check = learning_check(results).set_index("arm")
+    assert check["learned"].tolist() == [True, True, True] and check["stuck_seeds"].tolist() == [[], [3], []]
+    assert "| better | 3 | 0.6900 ± 0.0000 | 0.3333 ± 0.2309 | 0.693 | 1.0000 (0.5000) | yes (seed 3 did not) |" in (
+        training_markdown(results))
+
+
 def test_prior_entropy_follows_the_training_class_fractions(tmp_path: Path) -> None:
     results = _results(tmp_path, "t")
     for run_dir in results.runs["run_dir"]:
