@@ -119,8 +119,8 @@ compress-default: ## Compress the offline default, measure every variant -> repo
 		distilled=$(COMPRESS)/distilled/checkpoints/last.ckpt out=reports/compression
 	$(PY) -m src.cli.record_provenance dir=reports/compression "command=make compress-default"
 
-test: ## Fast test suite (excludes tests marked slow)
-	$(PY) -m pytest -m "not slow" -q
+test: ## Fast test suite (excludes tests marked slow), one worker per core, each test file on one worker
+	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile
 
 test-all: ## Every test, slow ones included
 	$(PY) -m pytest -q
