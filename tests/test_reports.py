@@ -64,7 +64,7 @@ LABELS = {
     "inductor": "inductor_int8", "bf16": "bf16", "ptq": "ptq_int8", "qat": "qat_int8",
     "onnx runtime int8": "ort_int8", "onnx runtime fp32": "ort_fp32", "iqr": "iqr", "smaller": "smaller",
     "agreement": "agreement", "accurate": "acc", "target": "target", "ratio of medians": "ratio of medians",
-    "paired ratios": "paired ratios",
+    "paired ratios": "paired ratios", "wall time": "duration_s",
 }
 
 
