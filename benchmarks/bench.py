@@ -321,9 +321,10 @@ def ratio_to(results: list[dict[str, Any]], variant: str, reference: str) -> tup
 
 def render_loops(args: argparse.Namespace, results: list[dict[str, Any]], width: float, wall: float,
                  load: tuple[float, float]) -> str:
-    variants = [variant_name(loop, s) for loop in LOOPS for s in SETTINGS]
+    variants = [variant_name(loop, s) for loop in LOOPS for s in args.settings]
     table = summarise(results, variants)
-    best = {loop: max((variant_name(loop, s) for s in SETTINGS), key=lambda v: table[v]["median"]) for loop in LOOPS}
+    best = {loop: max((variant_name(loop, s) for s in args.settings), key=lambda v: table[v]["median"])
+            for loop in LOOPS}
     reference = best["hf_trainer"]
     flops, flop_text = train_flops_per_sample(width)
     rows = ["| loop | setting | samples/s median [min–max] | × reference (median [min–max] of per-round ratios) | "
@@ -340,7 +341,9 @@ def render_loops(args: argparse.Namespace, results: list[dict[str, Any]], width:
     headline = ratio_to(results, best["template"], reference)
     plain = ratio_to(results, best["template"], best["plain"])
     peaks = [peak_flops(args.threads, dtype)[1] for dtype in ("fp32", "bf16")]
-    command = "python -m benchmarks.bench " + " ".join(forwarded(args)) + f" --rounds {args.rounds}"
+    command = "python -m benchmarks.bench " + " ".join(forwarded(args)) + f" --rounds {args.rounds}" + (
+        f" --settings {' '.join(args.settings)}" if args.settings != list(SETTINGS) else "")
+    only = "" if args.settings == list(SETTINGS) else f" Settings measured: {', '.join(args.settings)} only."
     return "\n".join([
         "# Training throughput benchmark", "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} in {wall / 60:.1f} min with `{command}` "
@@ -359,7 +362,7 @@ def render_loops(args: argparse.Namespace, results: list[dict[str, Any]], width:
         "`TrainingArguments(torch_compile=True)`).",
         f"- {args.rounds} rounds; each round runs every variant once, in its own process (peak RSS = its own "
         "`ru_maxrss`, imports included), in a shuffled order. The reference is Hugging Face `Trainer` at its "
-        f"fastest setting here (`{reference}`); each ratio is taken within a round, then the median over rounds.",
+        f"fastest setting here (`{reference}`); each ratio is taken within a round, then the median over rounds.{only}",
         "", *rows, "",
         f"**This template at its best (`{best['template']}`) vs Hugging Face `Trainer` at its best (`{reference}`): "
         f"{headline[0]:.3f}× [{headline[1]:.3f}–{headline[2]:.3f}]**; vs the plain loop at its best "
@@ -397,12 +400,14 @@ def main() -> int:
     parser.add_argument("--padding-samples", type=int, default=128, help="reviews in the padding comparison")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every variant, each in a shuffled order")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS),
+                        help="settings to time in every loop (fewer: more rounds in the same time)")
     parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results.md (padding.md)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_child(args)))
         return 0
-    variants = list(PADDINGS) if args.padding else [variant_name(loop, s) for loop in LOOPS for s in SETTINGS]
+    variants = list(PADDINGS) if args.padding else [variant_name(loop, s) for loop in LOOPS for s in args.settings]
     out = args.out or REPO / "benchmarks" / ("padding.md" if args.padding else "results.md")
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     order = random.Random(0)

@@ -31,6 +31,15 @@ def test_bench_times_every_loop_in_every_setting_against_the_best_hf_trainer(tmp
     assert "This template at its best" in report and "GFLOP/s" in report and "ISA " in report
 
 
+def test_bench_times_only_the_settings_asked_for(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    _bench("--settings", "fp32", "--out", str(out))
+    report, raw = out.read_text(), json.loads(out.with_suffix(".json").read_text())
+    assert sorted(r["variant"] for r in raw) == ["hf_trainer/fp32", "plain/fp32", "template/fp32"]
+    assert "--rounds 1 --settings fp32`" in report and "Settings measured: fp32 only." in report
+    assert "| template | fp32 **best** |" in report and "| hf_trainer | fp32 **best** | " in report
+
+
 @pytest.mark.slow
 def test_bench_padding_compares_batchings(tmp_path: Path) -> None:
     out = tmp_path / "padding.md"
