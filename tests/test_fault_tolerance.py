@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -128,6 +129,7 @@ def test_resumed_run_continues_its_wandb_run_offline(tmp_path: Path, data_cache:
     args = [*run_args(tmp_path, data_cache, "logger=wandb", "data.limit_train=16", "data.limit_val=8",
                       "data.limit_test=8")]
     for part in ([*args, "trainer.max_epochs=1"], [*args, "trainer.max_epochs=2", "ckpt_path=last"]):
+        time.sleep(1)  # W&B names an offline run's folder by its start second: two parts in one second share one
         try:
             train(compose(part))
         finally:
