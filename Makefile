@@ -97,13 +97,16 @@ data-report: ## Data report of EXP on its full splits (limits off) -> reports/da
 	$(if $(ARGS),,$(PY) -m src.cli.record_provenance dir=reports/data/$(EXP) "command=make data-report EXP=$(EXP)")
 
 # The committed compression report: the offline default (FP32=<its checkpoint>, else trained here) and
-# its compressed variants, each fine-tuned from it for a few minutes, measured on 2,000 test reviews.
+# its compressed variants, each fine-tuned from it for a few minutes, measured on 2,000 test reviews. Each step is
+# skipped once its run finished (metrics.json): a killed run's mid-epoch last.ckpt is not a finished model.
 COMPRESS := runs/compression
-FP32 ?= $(COMPRESS)/fp32/checkpoints/last.ckpt
+FP32_DEFAULT := $(COMPRESS)/fp32/checkpoints/last.ckpt
+FP32 ?= $(FP32_DEFAULT)
 VARIANT := $(PY) -m src.cli.train experiment=imdb_minilm model.init_checkpoint=$(FP32) trainer.max_epochs=1 \
 	data.limit_val=128 data.limit_test=64 logger=csv trainer.enable_progress_bar=false
 compress-default: ## Compress the offline default, measure every variant -> reports/compression/ (FP32=<ckpt>)
-	test -f $(FP32) || $(PY) -m src.cli.train experiment=imdb_minilm run_dir=$(COMPRESS)/fp32 logger=csv
+	test "$(FP32)" != $(FP32_DEFAULT) || test -f $(COMPRESS)/fp32/metrics.json || \
+		$(PY) -m src.cli.train experiment=imdb_minilm run_dir=$(COMPRESS)/fp32 logger=csv
 	test -f $(COMPRESS)/pruned/metrics.json || $(VARIANT) callbacks=pruning callbacks.pruning.end=60 \
 		callbacks.pruning.frequency=5 model.optimizer.lr=3e-5 data.limit_train=1600 run_dir=$(COMPRESS)/pruned
 	test -f $(COMPRESS)/heads/metrics.json || $(VARIANT) callbacks=pruning_heads callbacks.pruning.end=18 \
