@@ -341,9 +341,10 @@ def render_loops(args: argparse.Namespace, results: list[dict[str, Any]], width:
     headline = ratio_to(results, best["template"], reference)
     plain = ratio_to(results, best["template"], best["plain"])
     peaks = [peak_flops(args.threads, dtype)[1] for dtype in ("fp32", "bf16")]
+    subset = args.settings != list(SETTINGS)
     command = "python -m benchmarks.bench " + " ".join(forwarded(args)) + f" --rounds {args.rounds}" + (
-        f" --settings {' '.join(args.settings)}" if args.settings != list(SETTINGS) else "")
-    only = "" if args.settings == list(SETTINGS) else f" Settings measured: {', '.join(args.settings)} only."
+        f" --settings {' '.join(args.settings)}" if subset else "")
+    only = f" Settings measured: {', '.join(args.settings)} only." if subset else ""
     return "\n".join([
         "# Training throughput benchmark", "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} in {wall / 60:.1f} min with `{command}` "

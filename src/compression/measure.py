@@ -79,8 +79,8 @@ def interleaved_times_ms(models: dict[str, nn.Module], inputs: dict[Key, Inputs]
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
         for key, batch in inputs.items():
-            for name in rng.permutation(list(models)):
-                times[str(name)][key].append(time_fn(models[str(name)], batch))
+            for name in rng.permutation(list(models)).tolist():
+                times[name][key].append(time_fn(models[name], batch))
     return times
 
 

@@ -199,9 +199,8 @@ def learning_check(results: Results) -> pd.DataFrame:
 def _did_not_learn(frame: pd.DataFrame, higher_is_better: bool) -> pd.Series:
     """Rows whose final training loss is near the prior entropy or whose validation metric is the majority's."""
     stuck = frame["final_loss"] >= LEARNED_FRACTION * frame["prior_entropy"]
-    at_majority = frame["val_metric"] <= frame["majority"] if higher_is_better else frame["val_metric"] >= frame[
-        "majority"]
-    return stuck | at_majority
+    metric, majority = frame["val_metric"], frame["majority"]
+    return stuck | (metric <= majority if higher_is_better else metric >= majority)
 
 
 TUNING_COLUMNS = ["arm", "seed", "setting", "grid", "chosen", "at_edge"]
