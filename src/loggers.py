@@ -6,6 +6,8 @@ import logging
 import netrc
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -141,6 +143,23 @@ def _wandb_logger(wandb_cfg: Any, cfg: Any, run_dir: Path, run_name: str, config
             log.warning("W&B %s mode failed (%s); trying the next fallback.", attempt_mode, err)
     log.warning("W&B disabled for this run; the CSV logger still records everything in %s.", run_dir / "csv")
     return None
+
+
+@contextmanager
+def finishing_wandb(loggers: list[Logger]) -> Iterator[None]:
+    """Finish the W&B run when the block ends (exit code 1 if it raised): Lightning's WandbLogger leaves it open, and
+    the next WandbLogger in the same process (a design's next seed) would log into it instead of starting its own."""
+    exit_code = 1
+    try:
+        yield
+        exit_code = 0
+    finally:
+        for logger in loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                try:
+                    logger.experiment.finish(exit_code=exit_code)
+                except Exception as err:  # noqa: BLE001 - logging never crashes a run
+                    log.warning("W&B: could not finish the run (%s).", err)
 
 
 def log_figures(loggers: list[Logger], figures: dict[str, Path]) -> None:

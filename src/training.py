@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import lightning as L
     from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.loggers import Logger
+
+    from src.schemas import RunConfig
 
 
 def train(cfg: DictConfig, callbacks: Sequence[Callback] = (), test: bool = True) -> dict[str, Any]:
@@ -66,10 +69,9 @@ def _check_checkpoint_labels(cfg: DictConfig, ckpt_path: str | None) -> None:
 def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: Sequence[Callback],
               test: bool) -> dict[str, Any]:
     """`train` in its resolved run directory, which this process holds."""
-    import lightning as L
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from src.loggers import build_loggers, log_figures
+    from src.loggers import build_loggers, finishing_wandb
 
     run_dir.mkdir(parents=True, exist_ok=True)
     run = to_object(cfg)
@@ -81,6 +83,18 @@ def _train_in(cfg: DictConfig, run_dir: Path, ckpt_path: str | None, callbacks: 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     loggers = build_loggers(run, run_dir, f"{cfg.experiment}-{run_dir.name}", resolved, wandb_id,
                             resume=ckpt_path is not None)
+    with finishing_wandb(loggers):
+        return _fit_and_evaluate(cfg, run, run_dir, ckpt_path, loggers, callbacks, test)
+
+
+def _fit_and_evaluate(cfg: DictConfig, run: RunConfig, run_dir: Path, ckpt_path: str | None, loggers: list[Logger],
+                      callbacks: Sequence[Callback], test: bool) -> dict[str, Any]:
+    """Fit, then validate and test the best checkpoint with the run's loggers; write and return its summary."""
+    import lightning as L
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from src.loggers import log_figures
+
     trainer = build_trainer(run, run_dir, loggers, callbacks)  # before the data and the model: its errors come first
     L.seed_everything(cfg.seed, workers=True)
     started = time.perf_counter()

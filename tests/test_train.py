@@ -188,6 +188,21 @@ def test_wandb_falls_back_to_offline_without_api_key(make_cfg: MakeCfg, tmp_path
     assert (run_dir / "metrics.json").is_file()
 
 
+def test_each_run_in_one_process_gets_its_own_wandb_run(make_cfg: MakeCfg, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A design trains its seeds in one process: Lightning's WandbLogger reuses any W&B run still open, so
+    # without finishing it every seed after the first would log into the first seed's run.
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for seed in (1, 2):
+        run_dir = Path(train(make_cfg(*QUICK, "trainer.fast_dev_run=true", "logger=wandb", f"seed={seed}",
+                                      f"run_dir={tmp_path / f'seed{seed}'}"))["run_dir"])
+        assert wandb.run is None
+        runs = list((run_dir / "wandb").glob("offline-run-*"))
+        assert len(runs) == 1 and (runs[0] / f"run-{runs[0].name.rsplit('-', 1)[1]}.wandb").is_file()
+
+
 def test_hub_model_without_hub_stops_at_once_naming_offline_default(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)

@@ -26,7 +26,7 @@ from src.config import to_object
 from src.datamodules.balancing import class_counts
 from src.datamodules.sources import label_array
 from src.datamodules.text_classification import TextClassificationDataModule
-from src.loggers import build_loggers
+from src.loggers import build_loggers, finishing_wandb
 from src.rundir import atomic_write_text
 
 if TYPE_CHECKING:
@@ -291,7 +291,6 @@ def log_report(loggers: list[Logger], report: dict[str, Any], files: dict[str, P
             for key in ("token_lengths", "class_counts"):
                 logger.log_image(key=f"data/{key}", images=[str(files[key])])
             logger.experiment.save(str(files["markdown"]), base_path=str(files["markdown"].parent))
-            logger.experiment.finish()
 
 
 def data_report(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Path:
@@ -302,5 +301,7 @@ def data_report(cfg: DictConfig, datamodule: TextClassificationDataModule) -> Pa
     files = write_report(report, lengths, out_dir)
     if cfg.logger.wandb.enabled:
         resolved = OmegaConf.to_container(cfg, resolve=True)
-        log_report(build_loggers(to_object(cfg), out_dir, f"{cfg.experiment}-data-report", resolved), report, files)
+        loggers = build_loggers(to_object(cfg), out_dir, f"{cfg.experiment}-data-report", resolved)
+        with finishing_wandb(loggers):
+            log_report(loggers, report, files)
     return files["markdown"]
