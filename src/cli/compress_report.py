@@ -4,7 +4,7 @@
     python -m src.cli.compress_report ckpt=runs/imdb_minilm/<run>/checkpoints/last.ckpt \\
         [pruned=<ckpt>] [heads=<ckpt>] [qat_int8=<.safetensors>] [distilled=<ckpt>] [ptq_int8=<.safetensors>] \\
         [limit_test=2000] [rounds=5] [min_run_time=1.0] [seq_len=256] [threads=2] [inductor=true] [compiled=true] \\
-        [calibration_batches=8] [out=<dir>]
+        [calibration_batches=8] [score_slower=false] [out=<dir>]
 
 Writes compression.{md,json} and the accuracy-vs-latency PNG to `out` (default <run_dir>/report).
 """
@@ -40,6 +40,7 @@ class CompressReportOptions:
     inductor: bool = True  # also static int8 compiled by Inductor (plain and bf16); needs a C++ compiler
     compiled: bool = True  # also fp32 and bf16 compiled by Inductor (bf16 eager is always measured)
     calibration_batches: int = 8  # validation batches that calibrate the static int8 activation ranges
+    score_slower: bool = False  # also score the fp32 model's configurations slower than fp32 eager (bf16 on AVX2)
 
 
 @entry_point(log)

@@ -4,7 +4,8 @@ The library half of `python -m src.cli.compress_report`.
 
 Per variant: size on disk (MB), non-zero parameters, CPU latency at batch 1 and 32, throughput, speed-up over
 fp32 eager and over the fastest non-int8 configuration, validation and test accuracy and macro F1, agreement with
-the fp32 predictions. The fp32 model also runs in bf16 and, compiled by Inductor, in fp32 and bf16 (so an int8
+the fp32 predictions (a configuration of the fp32 model slower than fp32 eager is timed but not scored: its
+accuracy decides nothing). The fp32 model also runs in bf16 and, compiled by Inductor, in fp32 and bf16 (so an int8
 gain is quoted against the best of them), and on ONNX Runtime (rows ort_fp32 and ort_int8: its parity-checked
 model.onnx and dynamic int8, as `make export FORMAT=onnx`), timed the same way; the report judges issue 12's
 targets and recommends the fastest backend for the machine on the validation split, and reports the test split
@@ -52,7 +53,7 @@ from src.compression.variants import load_variant, quantize_checkpoint  # noqa: 
 from src.errors import ConfigError  # noqa: E402
 from src.loggers import resolve_wandb_mode  # noqa: E402
 from src.modules.finetuning import merged  # noqa: E402
-from src.reporting.int8_targets import best_float, targets_markdown  # noqa: E402
+from src.reporting.int8_targets import SAME_MODEL, best_float, targets_markdown  # noqa: E402
 from src.run import Run  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -118,22 +119,33 @@ def inductor_variants(fp32: nn.Module, calibration: list[dict[str, torch.Tensor]
 def measure_variants(variants: dict[str, Path], loaders: dict[str, Any], settings: dict[str, Any],
                      built: dict[str, tuple[str, nn.Module]] | None = None,
                      ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Rounds]]]:
-    """One row per variant file and per `built` (description, model): validation scores (`val_`, what targets are
-    judged on) and test scores, agreement against the first (fp32); and the raw timings of every variant."""
+    """One row per variant file and per `built` (description, model): the raw timings of every variant first, then
+    validation scores (`val_`, what targets are judged on) and test scores, agreement against the first (fp32), for
+    every row but the unscored ones (`unscored`)."""
     models = {name: (str(path), OnnxClassifier(path, settings["threads"]) if path.suffix == ".onnx"
                      else load_variant(path).model) for name, path in variants.items()} | (built or {})
+    times = time_variants({name: model for name, (_, model) in models.items()}, settings)
+    skipped = [] if settings["score_slower"] else unscored(times)
     rows: list[dict[str, Any]] = []
     reference: dict[str, Any] = {}
     for name, (source, model) in models.items():
-        log.info("Predicting with %s (%s)", name, source)
         row = {"variant": name, "path": source, "size_mb": size_on_disk_mb(model),
                "nonzero_params": nonzero_parameters(model)}
-        for split, prefix in (("validation", "val_"), ("test", "")):
+        log.info("%s %s (%s)", "Not scoring" if name in skipped else "Predicting with", name, source)
+        for split, prefix in () if name in skipped else (("validation", "val_"), ("test", "")):
             preds, labels = predict(model, loaders[split])
             reference.setdefault(split, preds)
             row |= prediction_scores(preds, labels, reference[split], prefix)
         rows.append(row)
-    return rows, time_variants({name: model for name, (_, model) in models.items()}, settings)
+    return rows, times
+
+
+def unscored(times: dict[str, dict[str, Rounds]]) -> list[str]:
+    """The fp32 model's other configurations slower than fp32 eager at batch 32 (median per-round ratio below 1):
+    neither int8's reference nor a recommendation can be one, so their accuracy decides nothing, and scoring them
+    costs most where they are slowest (emulated bf16 on a CPU without bf16 units: more than all other rows)."""
+    return [name for name in SAME_MODEL if name in times
+            and speedup_stats(times["fp32"]["32"], times[name]["32"])["median"] < 1]
 
 
 def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -> list[dict[str, Any]]:
@@ -146,7 +158,8 @@ def summarize(rows: list[dict[str, Any]], times: dict[str, dict[str, Rounds]]) -
             reference = times[base["variant"]][size]
             row.update({f"speedup_b{size}_{k}": v for k, v in speedup_stats(reference, rounds).items()})
         row["size_ratio"] = base["size_mb"] / row["size_mb"]
-        row["acc_drop_pts"] = 100 * (base["accuracy"] - row["accuracy"])
+        if "accuracy" in row:
+            row["acc_drop_pts"] = 100 * (base["accuracy"] - row["accuracy"])
         if "val_accuracy" in row:
             row["val_acc_drop_pts"] = 100 * (base["val_accuracy"] - row["val_accuracy"])
     fastest = best_float(rows)
@@ -181,8 +194,9 @@ def markdown_table(report: dict[str, Any]) -> str:
         f"| {r['variant']} | {r['size_mb']:.1f} | {r['size_ratio']:.2f} | {r['nonzero_params'] / 1e6:.2f}M "
         f"| {_spread(r, 'b1', '_ms', 1)} | {_spread(r, 'b32', '_ms', 0)} | {_spread(r, 'speedup_b32', '', 2)} "
         f"| {r['speedup_best_float_b32_median']:.2f} | {r['b32_samples_per_s']:.1f} | {_percent(r, 'val_accuracy', 2)} "
-        f"| {_percent(r, 'val_agreement', 1)} | {100 * r['accuracy']:.2f} | {r['acc_drop_pts']:+.2f} "
-        f"| {100 * r['f1_macro']:.2f} | {100 * r['agreement']:.1f}% |\n"
+        f"| {_percent(r, 'val_agreement', 1)} | {_percent(r, 'accuracy', 2)} "
+        f"| {'–' if r.get('acc_drop_pts') is None else format(r['acc_drop_pts'], '+.2f')} "
+        f"| {_percent(r, 'f1_macro', 2)} | {_percent(r, 'agreement', 1, '%')} |\n"
         for r in report["rows"])
     note = (f"\n{report['examples']} stratified test examples; latency on random full-length inputs "
             f"(seq {settings['seq_len']}), torch threads: {settings['threads']}; timed with torch.utils.benchmark "
@@ -196,6 +210,10 @@ def markdown_table(report: dict[str, Any]) -> str:
         note += " This report predates validation scoring: its targets are judged on the test examples."
     if settings.get("shuffled"):
         note += " The order of the variants is shuffled in every round (seeded)."
+    if skipped := [r["variant"] for r in report["rows"] if "accuracy" not in r]:
+        note += (f" Not scored: {', '.join(skipped)}, the fp32 model in a configuration slower than fp32 eager at "
+                 "batch 32, so neither int8's reference nor a recommendation: their accuracy decides nothing here "
+                 "(`score_slower=true` scores them).")
     if settings.get("inductor"):
         note += (f" inductor_int8: static int8 (PT2E, X86InductorQuantizer), activation ranges calibrated on "
                  f"{settings['calibration_batches']} validation batches, compiled by Inductor, inputs right-padded "
@@ -203,15 +221,15 @@ def markdown_table(report: dict[str, Any]) -> str:
     return machine_line(report["machine"]) + head + body + note + "\n"
 
 
-def _percent(row: dict[str, Any], key: str, digits: int) -> str:
-    """A share as a percentage, or – for a report written before it was measured."""
-    return "–" if row.get(key) is None else f"{100 * row[key]:.{digits}f}"
+def _percent(row: dict[str, Any], key: str, digits: int, unit: str = "") -> str:
+    """A share as a percentage, or – for a row not scored or a report written before it was measured."""
+    return "–" if row.get(key) is None else f"{100 * row[key]:.{digits}f}{unit}"
 
 
 def plot(rows: list[dict[str, Any]], out: Path) -> Path:
     """Accuracy against batch-32 median latency, one labelled point per variant with its IQR as error bar."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for row in rows:
+    for row in (r for r in rows if "accuracy" in r):
         x, y = row["b32_median_ms"], 100 * row["accuracy"]
         ax.errorbar(x, y, xerr=[[x - row["b32_p25_ms"]], [row["b32_p75_ms"] - x]], fmt="o", capsize=3)
         ax.annotate(row["variant"], (x, y), textcoords="offset points", xytext=(4, 4))
@@ -246,7 +264,7 @@ def log_to_wandb(cfg: Any, rows: list[dict[str, Any]], figure: Path, report_dir:
                          group=cfg.logger.wandb.group, job_type="compress-report", dir=str(report_dir),
                          mode=mode, name=f"{cfg.experiment}-compression")
         columns = list(rows[0])
-        table = wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])
+        table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])
         run.log({"compression/table": table,
                  "compression/accuracy_vs_latency": wandb.Image(str(figure))})
         run.finish()

@@ -11,7 +11,9 @@ from typing import Any
 
 INT8_BACKENDS = ("ptq_int8", "qat_int8", "ort_int8", "inductor_int8", "inductor_int8_bf16")
 FLOAT_BACKENDS = ("fp32", "fp32_compiled", "bf16", "bf16_compiled", "ort_fp32")
-BACKENDS = (*FLOAT_BACKENDS, *INT8_BACKENDS)  # the same model on another runtime or precision
+BACKENDS = (*FLOAT_BACKENDS, *INT8_BACKENDS)  # what serves the fp32 model's task, recommended among
+# The fp32 model itself in another configuration (QAT is a retrained model): left unscored when slower than fp32.
+SAME_MODEL = tuple(name for name in BACKENDS if name not in ("fp32", "qat_int8"))
 MIN_SPEEDUP, MAX_DROP_PTS, MIN_AGREEMENT, MIN_SMALLER, MAX_PARITY = 2.5, 0.5, 0.98, 3.5, 1e-4
 
 
@@ -25,7 +27,9 @@ def _verdict(passed: list[str], failed: list[str]) -> str:
 def _per_backend(rows: list[dict[str, Any]], key: str, ok: Any, shown: Any) -> dict[str, str]:
     """One target judged on every int8 row: what each measured, and which met it."""
     int8 = [r for r in rows if r["variant"] in INT8_BACKENDS]
-    return {"measured": ", ".join(f"{r['variant']} {shown(r[key])}" for r in int8) or "–",
+    measured = [f"{r['variant']} {shown(r[key]) if key in r else 'not scored'}" for r in int8]
+    int8 = [r for r in int8 if key in r]
+    return {"measured": ", ".join(measured) or "–",
             "verdict": _verdict([r["variant"] for r in int8 if ok(r[key])],
                                 [r["variant"] for r in int8 if not ok(r[key])])}
 
@@ -51,8 +55,9 @@ def _speed(rows: list[dict[str, Any]], machine: dict[str, Any]) -> dict[str, str
 
 
 def _judged_on(rows: list[dict[str, Any]]) -> str:
-    """The key prefix accuracy targets are judged with: validation, or test for a report without validation."""
-    return "val_" if all("val_accuracy" in r for r in rows) else ""
+    """The key prefix accuracy targets are judged with: validation, or test for a report without validation (read
+    off the fp32 row, which is always scored)."""
+    return "val_" if "val_accuracy" in rows[0] else ""
 
 
 def judge(report: dict[str, Any]) -> list[dict[str, str]]:
@@ -79,8 +84,8 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     for a report without validation scores); fp32 always is."""
     split = _judged_on(rows)
     fit = [r for r in rows if r["variant"] in BACKENDS
-           and (r["variant"] == "fp32" or (r[f"{split}acc_drop_pts"] <= MAX_DROP_PTS
-                                           and r[f"{split}agreement"] >= MIN_AGREEMENT))]
+           and (r["variant"] == "fp32" or (r.get(f"{split}acc_drop_pts", float("inf")) <= MAX_DROP_PTS
+                                           and r.get(f"{split}agreement", 0) >= MIN_AGREEMENT))]
     return min(fit, key=lambda r: r["b32_median_ms"]) if fit else None
 
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from src.cli.compress_report import main
 from src.compression.measure import (
@@ -19,7 +20,8 @@ from src.compression.measure import (
 )
 from src.compression.quantization import quantize_int8
 from src.config import to_yaml
-from src.reporting.compression_report import compression_report, render
+from src.reporting import compression_report as report_module
+from src.reporting.compression_report import compression_report, markdown_table, render, summarize
 from src.reporting.int8_targets import judge, recommend, targets_markdown
 from tests.compression.helpers import save_plain_checkpoint
 from tests.training_helpers import build_module
@@ -84,7 +86,7 @@ def test_report_has_a_row_per_variant(make_cfg, tmp_path):
     ckpt = save_plain_checkpoint(build_module(cfg), run / "checkpoints" / "last.ckpt")
     (run / "config.yaml").write_text(to_yaml(cfg))
     settings = {"limit_test": 32, "rounds": 2, "min_run_time": 0.01, "seq_len": 16, "threads": 1, "inductor": False,
-                "compiled": False, "calibration_batches": 1}
+                "compiled": False, "calibration_batches": 1, "score_slower": True}
     markdown = compression_report(ckpt, {"distilled": str(ckpt)}, settings, out=tmp_path / "reports")
     report = json.loads((tmp_path / "reports" / "compression.json").read_text())
     rows = report["rows"]
@@ -140,10 +142,38 @@ def test_targets_are_judged_on_validation_against_the_fastest_non_int8_row():
     assert no_vnni[0]["verdict"] == "not applicable: this CPU has no VNNI" and no_vnni[-1]["verdict"] == "not measured"
     missing = "fp32_compiled, bf16_compiled, qat_int8, inductor_int8, inductor_int8_bf16"
     assert f"Not measured in this report: {missing}." in targets_markdown(report)
+    # An int8 row left unscored (slower than fp32) is named in the accuracy targets, judged by none, never recommended
+    slow = {"variant": "inductor_int8_bf16", "b32_median_ms": 1500, "speedup_b32_median": 1000 / 1500,
+            "speedup_best_float_b32_median": 800 / 1500, "size_ratio": 3.8}
+    with_slow = judge({**report, "rows": [*rows, slow]})
+    assert with_slow[1]["measured"] == "ptq_int8 -0.05, ort_int8 +0.60, inductor_int8_bf16 not scored"
+    assert with_slow[1]["verdict"] == "met by ptq_int8; missed by ort_int8"
+    assert recommend([*rows, slow])["variant"] == "ptq_int8"
     # A report written before validation scoring is judged on test, and says so.
     old = [{k: v for k, v in r.items() if not k.startswith("val_")} for r in rows]
     assert judge({**report, "rows": old})[1]["target"] == "accuracy drop ≤ 0.5 pt (test)"
     assert recommend(old)["variant"] == "ort_int8"
+
+
+def test_configurations_slower_than_fp32_are_timed_but_not_scored(make_cfg, monkeypatch):
+    model = build_module(make_cfg()).model
+    built = {name: (name, model) for name in ("fp32", "bf16", "ort_fp32", "qat_int8", "pruned")}
+    # per-round batch-32 medians (ms): bf16 and qat_int8 slower than fp32; qat_int8 and pruned are other models
+    ms = {"fp32": 100, "bf16": 400, "ort_fp32": 90, "qat_int8": 200, "pruned": 150}
+    times = {name: {"1": [[1.0]] * 2, "32": [[value]] * 2} for name, value in ms.items()}
+    monkeypatch.setattr(report_module, "time_variants", lambda models, settings: times)
+    batch = {**random_inputs(4, 16, model.config.vocab_size), "labels": torch.tensor([0, 1, 0, 1])}
+    loaders = {"validation": [batch], "test": [batch]}
+    rows, _ = report_module.measure_variants({}, loaders, {"score_slower": False}, built)
+    assert [r["variant"] for r in rows if "accuracy" not in r] == ["bf16"]
+    assert all("val_accuracy" in r for r in rows if r["variant"] != "bf16")
+    rows = summarize(rows, times)
+    table = markdown_table({"rows": rows, "machine": machine_info(), "examples": 4,
+                            "settings": {"seq_len": 16, "threads": 1, "min_run_time": 0.01, "rounds": 2}})
+    bf16_line = next(line for line in table.splitlines() if line.startswith("| bf16 |"))
+    assert bf16_line.endswith("| – | – | – | – | – | – |") and "Not scored: bf16, the fp32 model" in table
+    scored, _ = report_module.measure_variants({}, loaders, {"score_slower": True}, built)
+    assert all("accuracy" in r for r in scored)
 
 
 @pytest.mark.slow
@@ -153,7 +183,7 @@ def test_report_adds_static_int8_rows_compiled_by_inductor(make_cfg, tmp_path):
     ckpt = save_plain_checkpoint(build_module(cfg), run / "checkpoints" / "last.ckpt")
     (run / "config.yaml").write_text(to_yaml(cfg))
     settings = {"limit_test": 32, "rounds": 1, "min_run_time": 0.01, "seq_len": 16, "threads": 1, "inductor": True,
-                "compiled": True, "calibration_batches": 2}
+                "compiled": True, "calibration_batches": 2, "score_slower": True}
     markdown = compression_report(ckpt, {}, settings, out=tmp_path / "reports")
     rows = {r["variant"]: r for r in json.loads((tmp_path / "reports" / "compression.json").read_text())["rows"]}
     assert list(rows)[-5:] == ["bf16", "fp32_compiled", "bf16_compiled", "inductor_int8", "inductor_int8_bf16"]
