@@ -143,7 +143,7 @@ def measure_variants(variants: dict[str, Path], loaders: dict[str, Any], setting
 def unscored(times: dict[str, dict[str, Rounds]]) -> list[str]:
     """The fp32 model's other configurations slower than fp32 eager at batch 32 (median per-round ratio below 1):
     neither int8's reference nor a recommendation can be one, so their accuracy decides nothing, and scoring them
-    costs most where they are slowest (emulated bf16 on a CPU without bf16 units: more than all other rows)."""
+    costs most where they are slowest (the bf16 rows on a CPU without bf16 units, where bf16 is emulated)."""
     return [name for name in SAME_MODEL if name in times
             and speedup_stats(times["fp32"]["32"], times[name]["32"])["median"] < 1]
 
